@@ -1,0 +1,133 @@
+"""Convert a pretrained Hugging Face Llama-family causal LM into an Infini-attention model.
+
+Conversion swaps every attention module for an InfiniAttention that reuses the same projections
+and adds one gate per query head: nothing else changes. With memory disabled the model is the
+base model run segment by segment.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from .attention import InfiniAttention, SegmentContext
+
+Memory = list  # per layer: (M (B, G, d, d), z (B, G, d)), float32
+
+
+@dataclass
+class InfiniConfig:
+    segment_len: int = 512
+    update_rule: str = "delta"  # "delta" (Eq. 9) or "linear" (Eq. 8)
+    gate_init: float = -4.0
+
+
+class InfiniModel(nn.Module):
+    def __init__(self, lm: nn.Module, config: InfiniConfig | None = None):
+        super().__init__()
+        self.lm = lm
+        self.config = config or InfiniConfig()
+        self.context = SegmentContext()
+        decoder = lm.model
+        for idx, layer in enumerate(decoder.layers):
+            attention = InfiniAttention(layer.self_attn, idx, self.config.update_rule, self.config.gate_init)
+            attention.context = self.context
+            layer.self_attn = attention
+        base = lm.config
+        self.num_layers = base.num_hidden_layers
+        self.num_kv_heads = base.num_key_value_heads
+        self.head_dim = getattr(base, "head_dim", None) or base.hidden_size // base.num_attention_heads
+
+    # ---- memory -----------------------------------------------------------------------------
+    def empty_memory(self, batch_size: int = 1, device=None) -> Memory:
+        """M_0 = 0 and z_0 = 0: the first segment reads zeros (Eq. 7 with an epsilon)."""
+        device = device or self.lm.device
+        shape = (batch_size, self.num_kv_heads, self.head_dim)
+        return [
+            (torch.zeros(*shape, self.head_dim, device=device), torch.zeros(*shape, device=device))
+            for _ in range(self.num_layers)
+        ]
+
+    def attention_layers(self) -> list[InfiniAttention]:
+        return [layer.self_attn for layer in self.lm.model.layers]
+
+    def gate_values(self) -> torch.Tensor:
+        """(layers, query heads) sigmoid(beta): the share of each head's output read from memory."""
+        return torch.stack([torch.sigmoid(a.memory_gate.detach().float()) for a in self.attention_layers()])
+
+    def fingerprint(self) -> str:
+        """Identifies base weights, conversion settings and trained gates/adapters, for MemoryState checks."""
+        digest = hashlib.sha256(json.dumps(asdict(self.config), sort_keys=True).encode())
+        digest.update(json.dumps(self.lm.config.to_dict(), sort_keys=True, default=str).encode())
+        with torch.no_grad():
+            for name, param in self.lm.named_parameters():
+                if "memory_gate" in name or "lora_" in name:
+                    sample = param
+                elif name.endswith("embed_tokens.weight"):
+                    sample = param[::101]  # a sample of rows tells base checkpoints apart cheaply
+                else:
+                    continue
+                digest.update(name.encode())
+                digest.update(sample.detach().float().cpu().numpy().tobytes())
+        return digest.hexdigest()[:32]
+
+    # ---- forward ----------------------------------------------------------------------------
+    def segment_hidden(
+        self,
+        input_ids: torch.Tensor,
+        memory: Memory | None,
+        write: bool = True,
+        position_offset: int = 0,
+        local_kv: list | None = None,
+    ) -> tuple[torch.Tensor, Memory | None]:
+        """Run one segment. input_ids (B, T) -> last hidden states (B, T, D) and the updated memory.
+
+        memory=None disables the memory branch entirely (base model on this segment).
+        Positions restart at 0 each segment: RoPE is relative, and local attention never
+        crosses a segment boundary.
+        """
+        ctx = self.context
+        ctx.use_memory = memory is not None
+        ctx.write = write and memory is not None
+        ctx.memory_in = memory
+        ctx.memory_out = []
+        ctx.local_kv = local_kv
+        T = input_ids.shape[1]
+        positions = torch.arange(position_offset, position_offset + T, device=input_ids.device).unsqueeze(0)
+        try:
+            hidden = self.lm.model(input_ids=input_ids, position_ids=positions, use_cache=False).last_hidden_state
+            new_memory = ctx.memory_out if ctx.write else memory
+        finally:
+            ctx.memory_in, ctx.memory_out, ctx.local_kv = None, [], None
+        return hidden, new_memory
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.lm.lm_head(hidden)
+
+    def forward_segments(self, segments: list[torch.Tensor], memory: Memory | None, checkpointed: bool = False):
+        """Run segments in order, gradients flowing through the memory (BPTT).
+
+        Returns the last hidden states of every segment and the final memory. With
+        `checkpointed`, each segment's activations are recomputed in the backward pass
+        (gradient checkpointing per segment, as in the paper).
+        """
+        hiddens = []
+        for segment in segments:
+            if checkpointed and torch.is_grad_enabled():
+                flat = [t for pair in memory for t in pair]
+                out = checkpoint(self._checkpointable_segment, segment, *flat, use_reentrant=False)
+                hidden, flat_out = out[0], out[1:]
+                memory = [(flat_out[2 * i], flat_out[2 * i + 1]) for i in range(self.num_layers)]
+            else:
+                hidden, memory = self.segment_hidden(segment, memory)
+            hiddens.append(hidden)
+        return hiddens, memory
+
+    def _checkpointable_segment(self, segment, *flat_memory):
+        memory = [(flat_memory[2 * i], flat_memory[2 * i + 1]) for i in range(self.num_layers)]
+        hidden, new_memory = self.segment_hidden(segment, memory)
+        return (hidden, *[t for pair in new_memory for t in pair])

@@ -1,0 +1,174 @@
+"""Streaming ingestion of a document of any length into a MemoryState, and answering from it.
+
+The document sits inside one chat user turn: the turn's opening is the first text ingested, and
+the question with the turn's end and the assistant's opening is appended at answer time. Text
+may arrive in pieces cut anywhere: it is tokenized only up to a point where byte-level BPE
+cannot merge across (a single space between two non-space characters), so the tokens, and so
+the state, are the same however the text was split.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+
+from .memory_state import MemoryState, StateFileError
+from .model import InfiniModel
+
+DOCUMENT_PLACEHOLDER = "\x00DOCUMENT\x00"
+MAX_PENDING_CHARS = 20_000  # text with no safe cut point (e.g. one giant "word") is cut here anyway
+
+ProgressCallback = Callable[[int, int], None]  # (segments written so far, tokens seen so far)
+
+
+def last_safe_cut(text: str) -> int:
+    """Index of the last single space between two non-space characters, or 0 if none."""
+    for p in range(len(text) - 2, 0, -1):
+        if text[p] == " " and not text[p - 1].isspace() and not text[p + 1].isspace():
+            return p
+    return 0
+
+
+@dataclass
+class Answer:
+    text: str
+    tokens_generated: int
+    prompt_tokens: int
+    time_to_first_token_s: float
+    total_s: float
+
+
+class InfiniReader:
+    """Ingests documents into MemoryStates and answers questions from them, greedily."""
+
+    def __init__(self, model: InfiniModel, tokenizer, use_memory: bool = True):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.use_memory = use_memory
+        prompt = tokenizer.apply_chat_template(
+            [{"role": "user", "content": DOCUMENT_PLACEHOLDER}], tokenize=False, add_generation_prompt=True
+        )
+        self.turn_open, self.turn_close = prompt.split(DOCUMENT_PLACEHOLDER)
+        self.stop_ids = {i for i in (tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>")) if i is not None}
+        self._fingerprint = None
+
+    @property
+    def segment_len(self) -> int:
+        return self.model.config.segment_len
+
+    @property
+    def device(self):
+        return self.model.lm.device
+
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            self._fingerprint = self.model.fingerprint()
+        return self._fingerprint
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    # ---- ingestion --------------------------------------------------------------------------
+    def new_state(self) -> MemoryState:
+        return MemoryState(
+            memory=[(M.cpu(), z.cpu()) for M, z in self.model.empty_memory(1, device=self.device)],
+            tail=self.encode(self.turn_open), pending_text="", tokens_seen=0,
+            segment_len=self.segment_len, fingerprint=self.fingerprint(),
+        )
+
+    def check_state(self, state: MemoryState) -> None:
+        if state.fingerprint != self.fingerprint() or state.segment_len != self.segment_len:
+            raise StateFileError(
+                "This memory state was made by a different model or segment length; ingest the document again."
+            )
+
+    @torch.no_grad()
+    def _write_segments(self, state: MemoryState, progress: ProgressCallback | None) -> None:
+        """Write every full segment of the tail into memory; keep the remainder as the tail."""
+        N = self.segment_len
+        if len(state.tail) < N:
+            return
+        memory = [(M.to(self.device), z.to(self.device)) for M, z in state.memory]
+        while len(state.tail) >= N:
+            segment = torch.tensor([state.tail[:N]], device=self.device)
+            _, memory = self.model.segment_hidden(segment, memory)
+            state.tail = state.tail[N:]
+            state.extra["segments"] = state.extra.get("segments", 0) + 1
+            if progress:
+                progress(state.extra["segments"], state.tokens_seen)
+        state.memory = [(M.cpu(), z.cpu()) for M, z in memory]
+
+    def feed(self, state: MemoryState, text: str, progress: ProgressCallback | None = None) -> MemoryState:
+        """Stream one more piece of the document into `state` (in place) and return it."""
+        self.check_state(state)
+        buffer = state.pending_text + text
+        cut = last_safe_cut(buffer)
+        if cut == 0 and len(buffer) > MAX_PENDING_CHARS:
+            cut = len(buffer)
+        if cut:
+            ids = self.encode(buffer[:cut])
+            state.tail.extend(ids)
+            state.tokens_seen += len(ids)
+            buffer = buffer[cut:]
+        state.pending_text = buffer
+        state.chars_seen += len(text)
+        self._write_segments(state, progress)
+        return state
+
+    def ingest(self, text: str, progress: ProgressCallback | None = None, piece_chars: int = 200_000) -> MemoryState:
+        state = self.new_state()
+        for start in range(0, len(text), piece_chars):
+            self.feed(state, text[start:start + piece_chars], progress)
+        return state
+
+    # ---- answering --------------------------------------------------------------------------
+    def final_tokens(self, state: MemoryState, question: str) -> list[int]:
+        """The last segment: the document's tail, the pending text, then the question and turn end."""
+        return state.tail + self.encode(state.pending_text + "\n\n" + question.strip() + self.turn_close)
+
+    @torch.no_grad()
+    def stream_answer(self, state: MemoryState, question: str, max_new_tokens: int = 64) -> Iterator[str]:
+        """Yield the answer's text piece by piece; returns an Answer (StopIteration.value). `state` is not mutated."""
+        self.check_state(state)
+        started = time.perf_counter()
+        memory = None
+        if self.use_memory:
+            memory = [(M.to(self.device), z.to(self.device)) for M, z in state.memory]
+        prompt = self.final_tokens(state, question)
+        local_kv: list = []
+        hidden, _ = self.model.segment_hidden(torch.tensor([prompt], device=self.device), memory, write=False, local_kv=local_kv)
+        generated: list[int] = []
+        text_so_far, first_token_s = "", None
+        for _ in range(max_new_tokens):
+            next_id = int(self.model.logits(hidden[:, -1]).argmax(-1))
+            if first_token_s is None:
+                first_token_s = time.perf_counter() - started
+            if next_id in self.stop_ids:
+                break
+            generated.append(next_id)
+            text = self.tokenizer.decode(generated, skip_special_tokens=True)
+            if len(text) > len(text_so_far) and not text.endswith("\ufffd"):
+                yield text[len(text_so_far):]
+                text_so_far = text
+            position = len(prompt) + len(generated) - 1
+            hidden, _ = self.model.segment_hidden(
+                torch.tensor([[next_id]], device=self.device), memory, write=False,
+                position_offset=position, local_kv=local_kv,
+            )
+        text = self.tokenizer.decode(generated, skip_special_tokens=True)
+        if len(text) > len(text_so_far):
+            yield text[len(text_so_far):]
+        return Answer(
+            text=text, tokens_generated=len(generated), prompt_tokens=len(prompt),
+            time_to_first_token_s=first_token_s or 0.0, total_s=time.perf_counter() - started,
+        )
+
+    def answer(self, state: MemoryState, question: str, max_new_tokens: int = 64) -> Answer:
+        stream = self.stream_answer(state, question, max_new_tokens)
+        while True:
+            try:
+                next(stream)
+            except StopIteration as done:
+                return done.value

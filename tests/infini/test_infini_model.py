@@ -1,0 +1,159 @@
+import copy
+
+import pytest
+import torch
+
+from infini import InfiniConfig, InfiniModel, InfiniReader, MemoryState, StateFileError
+from infini.attention import sigma
+
+
+def convert(lm, **kwargs):
+    return InfiniModel(copy.deepcopy(lm), InfiniConfig(**kwargs))
+
+
+def test_memory_disabled_single_segment_equals_base_model(tiny_llama):
+    ids = torch.randint(0, 49152, (2, 40), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = tiny_llama(ids).logits
+        model = convert(tiny_llama, segment_len=40)
+        hidden, _ = model.segment_hidden(ids, memory=None)
+        torch.testing.assert_close(model.logits(hidden), expected, rtol=0, atol=1e-4)
+
+
+def test_untrained_gates_nearly_closed_and_first_segment_close_to_base(tiny_llama):
+    model = convert(tiny_llama)
+    assert model.gate_values().max() < 0.05
+    ids = torch.randint(0, 49152, (1, 32), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        hidden, memory = model.segment_hidden(ids, model.empty_memory(1))
+        base = tiny_llama(ids).logits
+    assert len(memory) == 3
+    # Empty memory reads zero, so only the (1 - gate) scaling of the local branch differs.
+    assert (model.logits(hidden) - base).abs().max() < 0.2 * base.abs().max()
+
+
+def test_gqa_query_head_reads_its_own_kv_heads_memory(tiny_llama):
+    """Query head h must read KV head h // R's memory (repeat_kv's grouping), built here by hand."""
+    model = convert(tiny_llama, gate_init=50.0)  # gate ~1: the output is the memory read alone
+    layer = model.attention_layers()[0]
+    d, G, R = 16, 2, 3
+    M = torch.zeros(1, G, d, d)
+    M[0, 0] = torch.eye(d) * 1.0  # KV head 0 returns sigma(q) scaled
+    M[0, 1] = torch.eye(d) * -7.0  # KV head 1 returns a distinctly negative read
+    z = torch.ones(1, G, d)
+    memory = [(M, z)] + [(torch.zeros(1, G, d, d), torch.zeros(1, G, d))] * 2
+    captured = {}
+    layer.o_proj.register_forward_hook(lambda mod, inp, out: captured.setdefault("x", inp[0]))
+    with torch.no_grad():
+        model.segment_hidden(torch.randint(0, 100, (1, 5)), memory)
+    heads = captured["x"].view(1, 5, 6, d)  # the heads as W_O receives them
+    for h in range(6):
+        sign = heads[0, :, h].sum()
+        if h // R == 0:
+            assert sign > 0, f"query head {h} should read KV head 0"
+        else:
+            assert sign < 0, f"query head {h} should read KV head 1"
+
+
+def test_bptt_gradient_reaches_first_segment_and_every_gate(tiny_llama):
+    model = convert(tiny_llama, segment_len=16, gate_init=0.0)
+    model.train()
+    ids = torch.randint(0, 49152, (1, 48), generator=torch.Generator().manual_seed(3))
+    embeds = model.lm.model.embed_tokens
+    captured = {}
+
+    def keep(module, inp, out):
+        out.retain_grad()
+        captured.setdefault("first", out)
+
+    handle = embeds.register_forward_hook(keep)
+    segments = list(ids.split(16, dim=1))
+    hiddens, _ = model.forward_segments(segments, model.empty_memory(1))
+    handle.remove()
+    loss = torch.nn.functional.cross_entropy(model.logits(hiddens[-1])[0, :-1], segments[-1][0, 1:])
+    loss.backward()
+    assert captured["first"].grad[0, 3].abs().sum() > 0  # a first-segment token's embedding
+    for layer in model.attention_layers():
+        assert layer.memory_gate.grad is not None and (layer.memory_gate.grad != 0).all()
+
+
+def test_checkpointed_bptt_gives_the_same_gradients(tiny_llama):
+    model = convert(tiny_llama, segment_len=16, gate_init=0.0)
+    ids = torch.randint(0, 49152, (1, 48), generator=torch.Generator().manual_seed(4))
+    grads = []
+    for checkpointed in (False, True):
+        model.zero_grad()
+        hiddens, _ = model.forward_segments(list(ids.split(16, dim=1)), model.empty_memory(1), checkpointed=checkpointed)
+        model.logits(hiddens[-1]).float().logsumexp(-1).mean().backward()
+        grads.append(torch.stack([a.memory_gate.grad.clone() for a in model.attention_layers()]))
+    torch.testing.assert_close(grads[0], grads[1])
+
+
+def test_memory_stays_finite_over_500_segments(tiny_llama):
+    model = convert(tiny_llama, gate_init=0.0)
+    memory = model.empty_memory(1)
+    g = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for _ in range(500):
+            hidden, memory = model.segment_hidden(torch.randint(0, 49152, (1, 8), generator=g), memory)
+    assert torch.isfinite(hidden).all()
+    assert all(torch.isfinite(M).all() and torch.isfinite(z).all() for M, z in memory)
+
+
+@pytest.fixture
+def reader(tiny_llama, tokenizer):
+    return InfiniReader(convert(tiny_llama, segment_len=32, gate_init=0.0), tokenizer)
+
+
+def test_streaming_unaligned_pieces_gives_the_same_state(reader, language_reference):
+    text = language_reference[:6000]
+    whole = reader.ingest(text)
+    streamed = reader.new_state()
+    cuts = [0, 1, 7, 333, 334, 1250, 2999, 4444, 5990, len(text)]
+    for a, b in zip(cuts, cuts[1:]):
+        reader.feed(streamed, text[a:b])
+    assert whole.extra["segments"] > 30
+    assert streamed.tail == whole.tail and streamed.pending_text == whole.pending_text
+    assert streamed.tokens_seen == whole.tokens_seen
+    for (M1, z1), (M2, z2) in zip(whole.memory, streamed.memory):
+        torch.testing.assert_close(M1, M2, rtol=0, atol=1e-5)
+        torch.testing.assert_close(z1, z2, rtol=0, atol=1e-5)
+
+
+def test_state_size_independent_of_length(reader, language_reference):
+    sizes = []
+    for segments in (4, 64):
+        state = reader.new_state()
+        position = 0
+        while state.extra.get("segments", 0) < segments:
+            reader.feed(state, language_reference[position: position + 100])
+            position += 100
+        sizes.append(state.memory_bytes())
+    assert sizes[0] == sizes[1] == 3 * 2 * 16 * 17 * 4  # layers x KV heads x d x (d + 1) float32
+
+
+def test_answer_does_not_mutate_state(reader):
+    state = reader.ingest("Alpha beta gamma. " * 40)
+    before = state.clone()
+    reader.answer(state, "What was said?", max_new_tokens=3)
+    assert state.tail == before.tail and state.tokens_seen == before.tokens_seen
+    for (M1, _), (M2, _) in zip(state.memory, before.memory):
+        assert torch.equal(M1, M2)
+
+
+def test_save_load_round_trip_exact_and_truncated_file_error(reader, tmp_path):
+    state = reader.ingest("Gamma delta epsilon zeta. " * 60)
+    path = tmp_path / "doc.state"
+    state.save(path)
+    loaded = MemoryState.load(path, expected_fingerprint=reader.fingerprint())
+    assert loaded.tail == state.tail and loaded.pending_text == state.pending_text
+    assert loaded.tokens_seen == state.tokens_seen and loaded.segment_len == state.segment_len
+    for (M1, z1), (M2, z2) in zip(state.memory, loaded.memory):
+        assert torch.equal(M1, M2) and torch.equal(z1, z2)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(StateFileError, match="corrupt or truncated"):
+        MemoryState.load(path)
+    path.write_bytes(data)
+    with pytest.raises(StateFileError, match="different model"):
+        MemoryState.load(path, expected_fingerprint="0" * 32)

@@ -1,0 +1,72 @@
+"""Eq. 7-9 against a naive per-token float64 reference written independently of the einsum code."""
+import torch
+
+from infini.attention import MEMORY_EPS, memory_read, memory_update, sigma
+
+
+def elu_plus_one(x):
+    return torch.where(x > 0, x + 1.0, torch.exp(x))
+
+
+def naive_read(q, M, z):  # q (T, d) raw, M (d, e), z (d,)
+    out = torch.zeros(q.shape[0], M.shape[1], dtype=torch.float64)
+    for t in range(q.shape[0]):
+        sq = elu_plus_one(q[t])
+        out[t] = (sq @ M) / (sq @ z + MEMORY_EPS)
+    return out
+
+
+def naive_update(k, v, M, z, rule):  # k, v (T, d); all of the segment uses M_{s-1}
+    M_new, z_new = M.clone(), z.clone()
+    for t in range(k.shape[0]):
+        sk = elu_plus_one(k[t])
+        value = v[t]
+        if rule == "delta":
+            value = value - (sk @ M) / (sk @ z + MEMORY_EPS)
+        M_new += torch.outer(sk, value)
+        z_new += sk
+    return M_new, z_new
+
+
+def random_case(B=2, G=3, R=3, T=7, d=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    q = torch.randn(B, G, R, T, d, generator=g, dtype=torch.float64)
+    k = torch.randn(B, G, T, d, generator=g, dtype=torch.float64)
+    v = torch.randn(B, G, T, d, generator=g, dtype=torch.float64)
+    M = torch.randn(B, G, d, d, generator=g, dtype=torch.float64)
+    z = torch.rand(B, G, d, generator=g, dtype=torch.float64) + 0.5
+    return q, k, v, M, z
+
+
+def test_read_and_updates_match_naive_reference():
+    q, k, v, M, z = random_case()
+    read = memory_read(sigma(q), M, z)
+    for rule in ("linear", "delta"):
+        M_new, z_new = memory_update(sigma(k), v, M, z, rule)
+        for b in range(q.shape[0]):
+            for g in range(q.shape[1]):
+                ref_M, ref_z = naive_update(k[b, g], v[b, g], M[b, g], z[b, g], rule)
+                torch.testing.assert_close(M_new[b, g], ref_M, rtol=1e-10, atol=1e-10)
+                torch.testing.assert_close(z_new[b, g], ref_z, rtol=1e-10, atol=1e-10)
+                for r in range(q.shape[2]):
+                    torch.testing.assert_close(read[b, g, r], naive_read(q[b, g, r], M[b, g], z[b, g]))
+
+
+def test_delta_rule_does_not_grow_on_repeated_writes_linear_doubles():
+    _, k, v, _, _ = random_case(T=1)
+    zero_M = torch.zeros(2, 3, 5, 5, dtype=torch.float64)
+    zero_z = torch.zeros(2, 3, 5, dtype=torch.float64)
+    once_M, once_z = memory_update(sigma(k), v, zero_M, zero_z, "delta")
+    twice_M, _ = memory_update(sigma(k), v, once_M, once_z, "delta")
+    # Equal up to the epsilon in Eq. 9's division (relative 1e-6 of what a second linear write adds).
+    torch.testing.assert_close(twice_M, once_M, rtol=0, atol=1e-5 * once_M.abs().max().item())
+    lin_once_M, lin_once_z = memory_update(sigma(k), v, zero_M, zero_z, "linear")
+    lin_twice_M, _ = memory_update(sigma(k), v, lin_once_M, lin_once_z, "linear")
+    torch.testing.assert_close(lin_twice_M, 2 * lin_once_M)
+    assert lin_once_M.abs().sum() > 0
+
+
+def test_empty_memory_reads_zero():
+    q, _, _, M, z = random_case()
+    out = memory_read(sigma(q), torch.zeros_like(M), torch.zeros_like(z))
+    assert torch.count_nonzero(out) == 0
