@@ -26,6 +26,22 @@ class InfiniConfig:
     gate_init: float = -4.0
 
 
+ARCHITECTURE_KEYS = (
+    "model_type", "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+    "num_attention_heads", "num_key_value_heads", "head_dim", "rope_theta",
+)
+
+
+def base_fingerprint(lm: nn.Module) -> str:
+    """Identifies a base checkpoint whatever dtype it was loaded in: shape and a sample of embedding rows."""
+    config = lm.config
+    shape = [getattr(config, key, None) for key in ARCHITECTURE_KEYS]
+    digest = hashlib.sha256(json.dumps(shape).encode())
+    sample = lm.get_input_embeddings().weight[::101].detach()
+    digest.update(sample.to(torch.bfloat16).float().cpu().numpy().tobytes())  # bf16: same on CPU and GPU
+    return digest.hexdigest()[:32]
+
+
 class InfiniModel(nn.Module):
     def __init__(self, lm: nn.Module, config: InfiniConfig | None = None):
         super().__init__()
@@ -61,18 +77,13 @@ class InfiniModel(nn.Module):
 
     def fingerprint(self) -> str:
         """Identifies base weights, conversion settings and trained gates/adapters, for MemoryState checks."""
-        digest = hashlib.sha256(json.dumps(asdict(self.config), sort_keys=True).encode())
-        digest.update(json.dumps(self.lm.config.to_dict(), sort_keys=True, default=str).encode())
+        digest = hashlib.sha256(base_fingerprint(self.lm).encode())
+        digest.update(json.dumps(asdict(self.config), sort_keys=True).encode())
         with torch.no_grad():
             for name, param in self.lm.named_parameters():
                 if "memory_gate" in name or "lora_" in name:
-                    sample = param
-                elif name.endswith("embed_tokens.weight"):
-                    sample = param[::101]  # a sample of rows tells base checkpoints apart cheaply
-                else:
-                    continue
-                digest.update(name.encode())
-                digest.update(sample.detach().float().cpu().numpy().tobytes())
+                    digest.update(name.encode())
+                    digest.update(param.detach().float().cpu().numpy().tobytes())
         return digest.hexdigest()[:32]
 
     # ---- forward ----------------------------------------------------------------------------

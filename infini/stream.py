@@ -164,11 +164,3 @@ class InfiniReader:
             text=text, tokens_generated=len(generated), prompt_tokens=len(prompt),
             time_to_first_token_s=first_token_s or 0.0, total_s=time.perf_counter() - started,
         )
-
-    def answer(self, state: MemoryState, question: str, max_new_tokens: int = 64) -> Answer:
-        stream = self.stream_answer(state, question, max_new_tokens)
-        while True:
-            try:
-                next(stream)
-            except StopIteration as done:
-                return done.value

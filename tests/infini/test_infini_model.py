@@ -3,6 +3,7 @@ import copy
 import pytest
 import torch
 
+from eval.contract import collect
 from infini import InfiniConfig, InfiniModel, InfiniReader, MemoryState, StateFileError
 from infini.attention import sigma
 
@@ -135,7 +136,7 @@ def test_state_size_independent_of_length(reader, language_reference):
 def test_answer_does_not_mutate_state(reader):
     state = reader.ingest("Alpha beta gamma. " * 40)
     before = state.clone()
-    reader.answer(state, "What was said?", max_new_tokens=3)
+    collect(reader.stream_answer(state, "What was said?", max_new_tokens=3))
     assert state.tail == before.tail and state.tokens_seen == before.tokens_seen
     for (M1, _), (M2, _) in zip(state.memory, before.memory):
         assert torch.equal(M1, M2)

@@ -1,0 +1,69 @@
+"""The trained artifact: memory gates plus LoRA adapters, in safetensors, with a JSON card.
+
+Only these parameters are trained (the base model stays frozen), so the artifact is a few MB and
+applies on top of the same base model, whose fingerprint the card records.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from peft import LoraConfig, inject_adapter_in_model
+from peft.tuners.lora import LoraLayer
+from safetensors.torch import load_file, save_file
+
+from .model import InfiniConfig, InfiniModel
+
+TRAINED_DIR = Path(__file__).parent / "trained"
+DEFAULT_ADAPTER = TRAINED_DIR / "smollm2-135m-infini.safetensors"
+
+
+def is_trainable_name(name: str) -> bool:
+    return "memory_gate" in name or "lora_" in name
+
+
+def add_lora(model: InfiniModel, rank: int, alpha: float, targets: list[str]) -> None:
+    """Inject LoRA adapters into the attention projections, in place (the model keeps its class)."""
+    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0, target_modules=targets, bias="none")
+    inject_adapter_in_model(config, model.lm)
+
+
+def trainable_state(model: InfiniModel) -> dict[str, torch.Tensor]:
+    return {n: p.detach().float().cpu().contiguous() for n, p in model.lm.named_parameters() if is_trainable_name(n)}
+
+
+def save_adapter(model: InfiniModel, path: str | os.PathLike, card: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file(trainable_state(model), tmp, metadata={"card": json.dumps(card)})
+    os.replace(tmp, path)
+    path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+
+
+def read_card(path: str | os.PathLike) -> dict:
+    return json.loads(Path(path).with_suffix(".json").read_text())
+
+
+def load_adapter(lm, path: str | os.PathLike, merge: bool = True) -> InfiniModel:
+    """Convert `lm` with the card's settings, add its LoRA, load gates and adapters; merge for speed."""
+    path = Path(path)
+    card = read_card(path)
+    model = InfiniModel(lm, InfiniConfig(**card["infini"]))
+    lora = card.get("lora")
+    if lora:
+        add_lora(model, lora["rank"], lora["alpha"], lora["targets"])
+    weights = load_file(str(path))
+    missing = [n for n, _ in model.lm.named_parameters() if is_trainable_name(n) and n not in weights]
+    unexpected = set(weights) - {n for n, _ in model.lm.named_parameters()}
+    if missing or unexpected:
+        raise ValueError(f"{path} does not fit this model: missing {missing[:3]}, unexpected {sorted(unexpected)[:3]}")
+    model.lm.load_state_dict(weights, strict=False)
+    if merge:
+        for module in model.lm.modules():
+            if isinstance(module, LoraLayer):
+                module.merge()
+    model.lm.eval()
+    return model

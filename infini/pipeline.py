@@ -1,0 +1,90 @@
+"""The Infini-attention pipeline behind the shared contract (eval.contract.Pipeline)."""
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Generator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from eval.contract import AnswerResult, Progress
+
+from .adapter import DEFAULT_ADAPTER, load_adapter, read_card
+from .loading import load_base_model
+from .memory_state import MemoryState
+from .model import InfiniConfig, InfiniModel, base_fingerprint
+from .stream import InfiniReader
+
+
+@dataclass
+class InfiniHandle:
+    state: MemoryState
+    ingest_s: float
+
+
+def build_infini_model(lm, adapter: str | Path | None = "default", segment_len: int | None = None) -> InfiniModel:
+    """Convert `lm`, with the trained gates and adapters unless adapter is None.
+
+    "default" means the committed artifact, used only when it was trained on this base model.
+    segment_len overrides the length the adapter was trained with (reading with longer segments).
+    """
+    path = DEFAULT_ADAPTER if adapter == "default" else adapter
+    if path is not None and Path(path).exists():
+        card = read_card(path)
+        if card["base_model_fingerprint"] == base_fingerprint(lm):
+            model = load_adapter(lm, path)
+            if segment_len:
+                model.config.segment_len = segment_len
+            return model
+        message = f"{path} was trained on another base model; using the untrained conversion"
+        if adapter != "default":
+            raise ValueError(message)
+        warnings.warn(message, stacklevel=2)
+    elif adapter not in (None, "default"):
+        raise FileNotFoundError(f"No adapter file at {adapter}")
+    return InfiniModel(lm, InfiniConfig(segment_len=segment_len or InfiniConfig.segment_len))
+
+
+class InfiniPipeline:
+    name = "infini"
+
+    def __init__(self, reader: InfiniReader):
+        self.reader = reader
+
+    @classmethod
+    def load(cls, model: str | None = None, adapter: str | Path | None = "default", segment_len: int | None = None,
+             device: str | None = None, use_memory: bool = True, base=None) -> "InfiniPipeline":
+        """base: an already loaded (lm, tokenizer) pair; it is converted in place, so pass a copy to share."""
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = torch.bfloat16 if device == "cuda" else torch.float32
+        lm, tokenizer = base or load_base_model(model, dtype=dtype, device=device)
+        return cls(InfiniReader(build_infini_model(lm, adapter, segment_len), tokenizer, use_memory=use_memory))
+
+    def ingest(self, text: str, progress: Progress | None = None) -> InfiniHandle:
+        started = time.perf_counter()
+        total = max(len(text), 1)
+        state = self.reader.new_state()
+        piece = 50_000
+        for start in range(0, len(text), piece):
+            self.reader.feed(state, text[start:start + piece])
+            if progress:
+                progress(min(1.0, (start + piece) / total), f"{state.extra.get('segments', 0)} segments written")
+        return InfiniHandle(state, time.perf_counter() - started)
+
+    def answer(self, handle: InfiniHandle, question: str, max_new_tokens: int = 64, **_) -> Generator[str, None, AnswerResult]:
+        stream = self.reader.stream_answer(handle.state, question, max_new_tokens)
+        while True:
+            try:
+                yield next(stream)
+            except StopIteration as done:
+                answer = done.value
+                break
+        state = handle.state
+        return AnswerResult(
+            text=answer.text, pipeline=self.name, ingest_s=handle.ingest_s,
+            time_to_first_token_s=answer.time_to_first_token_s, total_s=answer.total_s,
+            tokens_processed=state.tokens_seen + answer.prompt_tokens - len(state.tail),
+            tokens_generated=answer.tokens_generated, state_bytes=state.nbytes(),
+        )

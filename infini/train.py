@@ -1,0 +1,243 @@
+"""Fine-tune the memory: gates (own learning rate, no weight decay) plus LoRA on the attention projections.
+
+    python -m infini.train --recipe infini/recipes/cpu.json --out runs/cpu
+
+Full back-propagation through the memory across every segment of a sample, with gradient
+checkpointing per segment. Samples mix passkey, needle-in-real-text and language modelling, with
+the segment count drawn per batch and its maximum growing over training (a curriculum). Progress
+is the larger of step/steps and elapsed/max_minutes, so a time-boxed run still completes its
+curriculum and schedule. Resumes from OUT/checkpoint.safetensors.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import random
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from .adapter import add_lora, is_trainable_name, save_adapter, trainable_state
+from .loading import load_base_model
+from .model import InfiniConfig, InfiniModel, base_fingerprint
+from .stream import InfiniReader
+from .train_data import IGNORE, SampleMaker, collate
+
+DEFAULTS = {
+    "segment_len": 256, "update_rule": "delta", "gate_init": 0.0,
+    "lora_rank": 16, "lora_alpha": 32, "lora_targets": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "lr_adapter": 3e-4, "lr_gate": 0.01, "weight_decay": 0.0, "warmup_fraction": 0.05,
+    "batch_size": 4, "steps": 200, "max_minutes": 80.0,
+    "min_segments": 1, "start_max_segments": 4, "max_segments": 8, "curriculum_fraction": 0.6,
+    "tail_min": 48, "no_memory_share": 0.05, "last_segment_share": 0.2,
+    "task_mix": {"passkey": 0.4, "niah": 0.4, "language_modelling": 0.2},
+    "dtype": "float32", "device": "cpu", "seed": 0, "checkpoint_every": 25,
+}
+
+
+def load_recipe(path: str | None, overrides: list[str]) -> dict:
+    recipe = dict(DEFAULTS)
+    if path:
+        recipe.update(json.loads(Path(path).read_text()))
+    for item in overrides:  # key=value, value parsed as JSON when it can be
+        key, value = item.split("=", 1)
+        try:
+            recipe[key] = json.loads(value)
+        except json.JSONDecodeError:
+            recipe[key] = value
+    unknown = set(recipe) - set(DEFAULTS)
+    if unknown:
+        raise SystemExit(f"unknown recipe keys: {sorted(unknown)}")
+    return recipe
+
+
+def build_model(recipe: dict, model_path: str | None = None):
+    dtype = getattr(torch, recipe["dtype"])
+    lm, tokenizer = load_base_model(model_path, dtype=dtype, device=recipe["device"])
+    config = InfiniConfig(recipe["segment_len"], recipe["update_rule"], recipe["gate_init"])
+    model = InfiniModel(lm, config)
+    add_lora(model, recipe["lora_rank"], recipe["lora_alpha"], recipe["lora_targets"])
+    for name, param in model.lm.named_parameters():
+        param.requires_grad_(is_trainable_name(name))
+        if is_trainable_name(name):
+            param.data = param.data.float()  # trainable weights and their optimiser state in float32
+    return model, tokenizer
+
+
+def make_optimizer(model: InfiniModel, recipe: dict) -> torch.optim.Optimizer:
+    gates = [p for n, p in model.lm.named_parameters() if "memory_gate" in n]
+    adapters = [p for n, p in model.lm.named_parameters() if "lora_" in n]
+    return torch.optim.AdamW(
+        [
+            {"params": gates, "lr": recipe["lr_gate"], "weight_decay": 0.0, "base_lr": recipe["lr_gate"]},
+            {"params": adapters, "lr": recipe["lr_adapter"], "weight_decay": recipe["weight_decay"],
+             "base_lr": recipe["lr_adapter"]},
+        ],
+        betas=(0.9, 0.95),
+    )
+
+
+def schedule(progress: float, warmup: float) -> float:
+    """Linear warm-up, then cosine decay to 10%."""
+    if progress < warmup:
+        return progress / warmup
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, (progress - warmup) / (1 - warmup))))
+
+
+def draw_batch(maker: SampleMaker, recipe: dict, rng: random.Random, progress: float):
+    ramp = min(1.0, progress / recipe["curriculum_fraction"])
+    top = round(recipe["start_max_segments"] + ramp * (recipe["max_segments"] - recipe["start_max_segments"]))
+    S = 0 if rng.random() < recipe["no_memory_share"] else rng.randint(recipe["min_segments"], max(recipe["min_segments"], top))
+    kinds = list(recipe["task_mix"])
+    weights = [recipe["task_mix"][k] for k in kinds]
+    samples = []
+    for _ in range(recipe["batch_size"]):
+        kind = rng.choices(kinds, weights)[0]
+        if S == 0 and kind == "language_modelling":
+            kind = "passkey"
+        tail = rng.randint(recipe["tail_min"], max(recipe["tail_min"], maker.N // 2))
+        samples.append(getattr(maker, kind)(rng, S, tail, recipe["last_segment_share"]))
+    return S, samples
+
+
+def batch_loss(model: InfiniModel, memory_ids, final_ids, targets, S: int) -> torch.Tensor:
+    N = model.config.segment_len
+    memory = model.empty_memory(final_ids.shape[0], device=final_ids.device)
+    segments = list(memory_ids.split(N, dim=1)) if S else []
+    _, memory = model.forward_segments(segments, memory, checkpointed=True)
+    hidden, _ = model.segment_hidden(final_ids, memory, write=False)
+    keep = targets != IGNORE
+    logits = model.logits(hidden[keep]).float()  # only where there is a loss: the vocabulary is large
+    return F.cross_entropy(logits, targets[keep])
+
+
+def save_checkpoint(path: Path, model, optimizer, step: int, elapsed: float) -> None:
+    tensors = {f"param.{n}": t for n, t in trainable_state(model).items()}
+    for gi, group in enumerate(optimizer.param_groups):
+        for pi, p in enumerate(group["params"]):
+            for key, value in optimizer.state.get(p, {}).items():
+                tensors[f"opt.{gi}.{pi}.{key}"] = value.detach().float().cpu().reshape(-1) if value.dim() == 0 else value.detach().cpu()
+    tmp = path.with_suffix(".tmp")
+    save_file(tensors, tmp, metadata={"step": str(step), "elapsed": str(elapsed)})
+    tmp.replace(path)
+
+
+def load_checkpoint(path: Path, model, optimizer) -> tuple[int, float]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        meta = handle.metadata()
+    tensors = load_file(str(path))
+    params = {n[len("param."):]: t for n, t in tensors.items() if n.startswith("param.")}
+    model.lm.load_state_dict(params, strict=False)
+    for gi, group in enumerate(optimizer.param_groups):
+        for pi, p in enumerate(group["params"]):
+            state = {}
+            for key in ("step", "exp_avg", "exp_avg_sq"):
+                value = tensors.get(f"opt.{gi}.{pi}.{key}")
+                if value is not None:
+                    state[key] = value.reshape(()) if key == "step" else value.to(p.device)
+            if state:
+                optimizer.state[p] = state
+    return int(meta["step"]), float(meta["elapsed"])
+
+
+def gate_stats(model: InfiniModel) -> dict:
+    g = model.gate_values()
+    return {
+        "gate_mean": round(g.mean().item(), 4), "gate_min": round(g.min().item(), 4),
+        "gate_max": round(g.max().item(), 4),
+        "memory_heads": int((g > 0.9).sum()), "local_heads": int((g < 0.1).sum()),
+    }
+
+
+def train(recipe: dict, out: Path, model_path: str | None = None, log_every: int = 5) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "recipe.json").write_text(json.dumps(recipe, indent=2))
+    torch.manual_seed(recipe["seed"])
+    model, tokenizer = build_model(recipe, model_path)
+    reader = InfiniReader(model, tokenizer)
+    maker = SampleMaker(tokenizer, reader.turn_open, reader.turn_close, recipe["segment_len"])
+    optimizer = make_optimizer(model, recipe)
+    checkpoint_path = out / "checkpoint.safetensors"
+    step, elapsed_before = 0, 0.0
+    if checkpoint_path.exists():
+        step, elapsed_before = load_checkpoint(checkpoint_path, model, optimizer)
+        print(f"resumed at step {step}")
+    log_path = out / "train_log.csv"
+    fields = ["step", "segments", "loss", "lr_adapter", "tokens", "elapsed_s", "tokens_per_s",
+              "gate_mean", "gate_min", "gate_max", "memory_heads", "local_heads"]
+    new_log = not log_path.exists() or step == 0
+    log_file = log_path.open("w" if new_log else "a", newline="")
+    writer = csv.DictWriter(log_file, fieldnames=fields)
+    if new_log:
+        writer.writeheader()
+    model.train()
+    started = time.perf_counter() - elapsed_before
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    losses, tokens = [], 0
+    while True:
+        elapsed = time.perf_counter() - started
+        progress = max(step / recipe["steps"], elapsed / (60 * recipe["max_minutes"]))
+        if progress >= 1.0:
+            break
+        rng = random.Random(recipe["seed"] * 1_000_003 + step)  # data depends only on the step: resumable
+        S, samples = draw_batch(maker, recipe, rng, progress)
+        memory_ids, final_ids, targets = collate(samples, pad_id, recipe["device"])
+        scale = schedule(progress, recipe["warmup_fraction"])
+        for group in optimizer.param_groups:
+            group["lr"] = group["base_lr"] * scale
+        loss = batch_loss(model, memory_ids, final_ids, targets, S)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
+        optimizer.step()
+        step += 1
+        losses.append(loss.item())
+        tokens += memory_ids.numel() + final_ids.numel()
+        if step % log_every == 0:
+            elapsed = time.perf_counter() - started
+            row = {"step": step, "segments": S, "loss": round(sum(losses) / len(losses), 4),
+                   "lr_adapter": f"{optimizer.param_groups[1]['lr']:.2e}", "tokens": tokens,
+                   "elapsed_s": round(elapsed, 1), "tokens_per_s": round(tokens / max(elapsed - elapsed_before, 1e-9)),
+                   **gate_stats(model)}
+            writer.writerow(row)
+            log_file.flush()
+            print(row, flush=True)
+            losses = []
+        if step % recipe["checkpoint_every"] == 0:
+            save_checkpoint(checkpoint_path, model, optimizer, step, time.perf_counter() - started)
+    log_file.close()
+    save_checkpoint(checkpoint_path, model, optimizer, step, time.perf_counter() - started)
+    card = {
+        "base_model_fingerprint": base_fingerprint(model.lm),
+        "infini": {"segment_len": recipe["segment_len"], "update_rule": recipe["update_rule"], "gate_init": recipe["gate_init"]},
+        "lora": {"rank": recipe["lora_rank"], "alpha": recipe["lora_alpha"], "targets": recipe["lora_targets"]},
+        "recipe": recipe, "steps": step, "train_seconds": round(time.perf_counter() - started, 1),
+        "data": "on-the-fly passkey (Landmark format), RULER-style needles in pydoc_data.topics (first 90%), "
+                "language modelling on the same text; see infini/train_data.py",
+        **gate_stats(model),
+    }
+    adapter_path = out / "adapter.safetensors"
+    save_adapter(model, adapter_path, card)
+    return adapter_path
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipe", help="JSON recipe file (infini/recipes/*.json)")
+    parser.add_argument("--out", required=True, help="run folder: log, checkpoint, adapter")
+    parser.add_argument("--model", help="base model: checkpoint folder or .gguf (default: SmolLM2-135M-Instruct)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override recipe entries")
+    args = parser.parse_args(argv)
+    recipe = load_recipe(args.recipe, args.set)
+    print(train(recipe, Path(args.out), args.model))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""Training samples, generated on the fly at the token level (fast enough to feed a GPU).
+
+A sample is a document written to memory in S full segments, then a final segment holding the
+document's tail, the question (with the chat turn's end and the assistant's opening) and the
+answer, the only tokens with a loss. The same layout as InfiniReader at answer time. Formats come
+from eval.tasks, so training and evaluation ask the same way.
+"""
+from __future__ import annotations
+
+import bisect
+import random
+from dataclasses import dataclass
+
+import torch
+
+from eval.tasks import (
+    NIAH_NEEDLE, NIAH_QUESTION, PASSKEY_FILLER, PASSKEY_NEEDLE, PASSKEY_PREAMBLE, PASSKEY_QUESTION,
+    language_reference, random_key, random_number,
+)
+
+IGNORE = -100
+HELD_OUT_FRACTION = 0.1  # the Language Reference's last 10% is never trained on (perplexity check)
+
+
+def split_reference() -> tuple[str, str]:
+    text = language_reference()
+    cut = text.rfind("\n\n", 0, int(len(text) * (1 - HELD_OUT_FRACTION)))
+    return text[:cut], text[cut + 2:]
+
+
+@dataclass
+class Sample:
+    memory_ids: list[int]  # S * segment_len tokens, written to memory
+    final_ids: list[int]  # tail + question + answer
+    targets: list[int]  # next-token targets for final_ids, IGNORE where there is no loss
+
+
+class SampleMaker:
+    def __init__(self, tokenizer, turn_open: str, turn_close: str, segment_len: int):
+        self.tok = tokenizer
+        self.N = segment_len
+        self.turn_open = self.encode(turn_open)
+        self.turn_close = turn_close
+        self.end_of_turn = [tokenizer.convert_tokens_to_ids("<|im_end|>")]
+        self.preamble = self.encode(PASSKEY_PREAMBLE)
+        self.filler_block = self.encode(" " + PASSKEY_FILLER)
+        train_text, _ = split_reference()
+        self.haystack = self.encode(train_text)
+        # Token indices that start a sentence or line: needles go there.
+        pieces = tokenizer.convert_ids_to_tokens(self.haystack)
+        self.boundaries = [i + 1 for i, p in enumerate(pieces[:-1]) if p.endswith(".") or "Ċ" in p]
+
+    def encode(self, text: str) -> list[int]:
+        return self.tok(text, add_special_tokens=False)["input_ids"]
+
+    def _qa_tail(self, question: str, answer: str) -> tuple[list[int], list[int]]:
+        prompt = self.encode("\n\n" + question + self.turn_close)
+        answer_ids = self.encode(answer) + self.end_of_turn
+        ids = prompt + answer_ids
+        targets = [IGNORE] * (len(prompt) - 1) + answer_ids + [IGNORE]
+        return ids, targets
+
+    def _finish(self, doc: list[int], S: int, question: str, answer: str) -> Sample:
+        cut = S * self.N
+        qa_ids, qa_targets = self._qa_tail(question, answer)
+        tail = doc[cut:]
+        return Sample(doc[:cut], tail + qa_ids, [IGNORE] * len(tail) + qa_targets)
+
+    def _needle_position(self, rng: random.Random, S: int, doc_len: int, last_segment_share: float) -> int:
+        start = len(self.turn_open)
+        if S == 0 or rng.random() < last_segment_share:
+            return rng.randrange(max(start, min(S * self.N, doc_len - 1)), doc_len)
+        return rng.randrange(start, max(start + 1, min(S * self.N, doc_len)))
+
+    def passkey(self, rng: random.Random, S: int, tail_len: int, last_segment_share: float) -> Sample:
+        doc_len = S * self.N + tail_len
+        key = random_number(rng, 5)
+        needle = self.encode(" " + PASSKEY_NEEDLE.format(key=key))
+        body = self.turn_open + self.preamble
+        while len(body) < doc_len:
+            body += self.filler_block
+        body = body[: max(doc_len - len(needle), len(self.turn_open) + len(self.preamble))]
+        position = self._needle_position(rng, S, len(body), last_segment_share)
+        # Snap to the start of a filler block (a sentence boundary).
+        offset = len(self.turn_open) + len(self.preamble)
+        position = max(offset, offset + (position - offset) // len(self.filler_block) * len(self.filler_block))
+        doc = body[:position] + needle + body[position:]
+        return self._finish(doc[:doc_len], S, PASSKEY_QUESTION, f" {key}.")
+
+    def niah(self, rng: random.Random, S: int, tail_len: int, last_segment_share: float) -> Sample:
+        doc_len = S * self.N + tail_len
+        keys = []
+        while len(keys) < 1 + rng.randrange(3):  # the asked key plus 0-2 distractor needles
+            key = random_key(rng)
+            if key not in keys:
+                keys.append(key)
+        values = [random_number(rng, 7) for _ in keys]
+        needles = [self.encode(" " + NIAH_NEEDLE.format(key=k, value=v)) for k, v in zip(keys, values)]
+        room = doc_len - len(self.turn_open) - sum(map(len, needles))
+        start = rng.randrange(0, len(self.haystack) - room)
+        first = bisect.bisect_left(self.boundaries, start)
+        start = self.boundaries[first] if first < len(self.boundaries) else start
+        hay = self.haystack[start:start + room]
+        doc = self.turn_open + hay
+        positions = [self._needle_position(rng, S, doc_len - sum(map(len, needles)), last_segment_share)]
+        positions += [rng.randrange(len(self.turn_open), len(doc)) for _ in needles[1:]]
+        inserts = []
+        for position, needle in zip(positions, needles):
+            snapped = bisect.bisect_right(self.boundaries, start + position - len(self.turn_open)) - 1
+            if snapped >= 0:
+                position = max(len(self.turn_open), self.boundaries[snapped] - start + len(self.turn_open))
+            inserts.append((position, needle))
+        for position, needle in sorted(inserts, key=lambda item: -item[0]):
+            doc = doc[:position] + needle + doc[position:]
+        answer = f"The special magic number for {keys[0]} is {values[0]}."
+        return self._finish(doc[:doc_len], S, NIAH_QUESTION.format(key=keys[0]), " " + answer)
+
+    def language_modelling(self, rng: random.Random, S: int, tail_len: int, _share: float) -> Sample:
+        """Continuation of real text: loss on every token of the final segment (continual pre-training)."""
+        total = S * self.N + self.N
+        start = rng.randrange(0, len(self.haystack) - total)
+        window = self.haystack[start:start + total]
+        final = window[S * self.N:]
+        return Sample(window[: S * self.N], final[:-1], final[1:])
+
+
+def collate(samples: list[Sample], pad_id: int, device) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+    """Memory segments (S tensors of (B, N)), the final segment (B, T) right-padded, targets (B, T)."""
+    S_tokens = len(samples[0].memory_ids)
+    assert all(len(s.memory_ids) == S_tokens for s in samples), "a batch shares its segment count"
+    width = max(len(s.final_ids) for s in samples)
+    memory = torch.tensor([s.memory_ids for s in samples], dtype=torch.long)
+    final = torch.full((len(samples), width), pad_id, dtype=torch.long)
+    targets = torch.full((len(samples), width), IGNORE, dtype=torch.long)
+    for i, s in enumerate(samples):
+        final[i, : len(s.final_ids)] = torch.tensor(s.final_ids)
+        targets[i, : len(s.targets)] = torch.tensor(s.targets)
+    return memory.to(device), final.to(device), targets.to(device)
