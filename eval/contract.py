@@ -1,7 +1,7 @@
 """The one interface both pipelines implement; the eval runner and the app hold only this.
 
     handle = pipeline.ingest(text, progress)
-    stream = pipeline.answer(handle, question, **options)   # yields text pieces,
+    stream = pipeline.answer(handle, question, max_new_tokens=..., answer_prefix="")  # yields text pieces,
     result = <StopIteration.value> or collect(stream)       # then returns an AnswerResult
 """
 from __future__ import annotations

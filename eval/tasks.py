@@ -16,7 +16,8 @@ PASSKEY_PREAMBLE = (
 )
 PASSKEY_FILLER = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again."
 PASSKEY_NEEDLE = "The pass key is {key}. Remember it. {key} is the pass key."
-PASSKEY_QUESTION = "What is the pass key? The pass key is"
+PASSKEY_QUESTION = "What is the pass key?"
+PASSKEY_ANSWER_PREFIX = "The pass key is"  # the Landmark prompt ends with it; here it opens the reply
 
 NIAH_NEEDLE = "One of the special magic numbers for {key} is: {value}."
 NIAH_QUESTION = "What is the special magic number for {key} mentioned in the provided text?"
@@ -40,6 +41,7 @@ class Case:
     metric: str
     length: int = 0  # target length in base-model tokens
     depth: float = 0.0  # needle position, percent of the document
+    answer_prefix: str = ""  # text the reply starts with (the model continues it)
     meta: dict = field(default_factory=dict)
 
 
@@ -92,3 +94,58 @@ def insert_at_depth(haystack: str, needles: list[str], depths: list[float]) -> s
         previous = position
     out.append(haystack[previous:])
     return "".join(out)
+
+
+# ---- generators: (tokenizer, length in tokens, depth in percent, rng) -> Case ----------------------
+class TokenCounter:
+    """Counts base-model tokens; every length in the eval is measured with it."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+
+    def __call__(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def offsets(self, text: str) -> list[tuple[int, int]]:
+        return self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+
+
+def make_passkey(count: TokenCounter, length: int, depth: float, rng: random.Random, case_id: str = "") -> Case:
+    key = random_number(rng, 5)
+    block = count(" " + PASSKEY_FILLER)
+    fixed = count(passkey_document(key, 0, 0))
+    blocks = max(0, round((length - fixed) / block))
+    before = round(blocks * depth / 100)
+    document = passkey_document(key, before, blocks - before)
+    return Case(case_id or f"passkey-{length}-{depth:g}-{key}", "passkey", document, PASSKEY_QUESTION, [key],
+                "passkey", length, depth, PASSKEY_ANSWER_PREFIX, {"key": key})
+
+
+def haystack_window(count: TokenCounter, haystack: str, tokens: int, rng: random.Random) -> str:
+    """A window of real text, `tokens` long, starting and ending on sentence boundaries (wraps around)."""
+    if not haystack.strip():
+        raise ValueError("the haystack text is empty")
+    chars_per_token = max(1.0, len(haystack[:200_000]) / max(1, count(haystack[:200_000])))
+    need = int(tokens * chars_per_token * 1.2) + 200
+    repeats = need // len(haystack) + 2
+    looped = "\n\n".join([haystack] * repeats)
+    starts = sentence_starts(haystack)
+    start = rng.choice(starts)
+    window = looped[start:start + need]
+    offsets = count.offsets(window)
+    end = offsets[min(tokens, len(offsets)) - 1][1]
+    cut = [s for s in sentence_starts(window[:end + 1]) if s > 0]
+    return window[: cut[-1]].rstrip() if cut and cut[-1] > end * 0.9 else window[:end]
+
+
+def make_niah_single(count: TokenCounter, length: int, depth: float, rng: random.Random,
+                     haystack: str | None = None, case_id: str = "") -> Case:
+    key, value = random_key(rng), random_number(rng, 7)
+    needle = NIAH_NEEDLE.format(key=key, value=value)
+    hay = haystack_window(count, haystack or language_reference(), length - count(" " + needle), rng)
+    document = insert_at_depth(hay, [needle], [depth])
+    return Case(case_id or f"niah_single-{length}-{depth:g}-{key}", "niah_single", document,
+                NIAH_QUESTION.format(key=key), [value], "string_match_all", length, depth, meta={"key": key})
+
+
+GENERATORS = {"passkey": make_passkey, "niah_single": make_niah_single}

@@ -73,8 +73,9 @@ class InfiniPipeline:
                 progress(min(1.0, (start + piece) / total), f"{state.extra.get('segments', 0)} segments written")
         return InfiniHandle(state, time.perf_counter() - started)
 
-    def answer(self, handle: InfiniHandle, question: str, max_new_tokens: int = 64, **_) -> Generator[str, None, AnswerResult]:
-        stream = self.reader.stream_answer(handle.state, question, max_new_tokens)
+    def answer(self, handle: InfiniHandle, question: str, max_new_tokens: int = 64, answer_prefix: str = "",
+               **_) -> Generator[str, None, AnswerResult]:
+        stream = self.reader.stream_answer(handle.state, question, max_new_tokens, answer_prefix)
         while True:
             try:
                 yield next(stream)

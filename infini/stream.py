@@ -124,19 +124,20 @@ class InfiniReader:
         return state
 
     # ---- answering --------------------------------------------------------------------------
-    def final_tokens(self, state: MemoryState, question: str) -> list[int]:
-        """The last segment: the document's tail, the pending text, then the question and turn end."""
-        return state.tail + self.encode(state.pending_text + "\n\n" + question.strip() + self.turn_close)
+    def final_tokens(self, state: MemoryState, question: str, answer_prefix: str = "") -> list[int]:
+        """The last segment: the document's tail, the pending text, the question, the turn's end, a reply prefix."""
+        return state.tail + self.encode(state.pending_text + "\n\n" + question.strip() + self.turn_close + answer_prefix)
 
     @torch.no_grad()
-    def stream_answer(self, state: MemoryState, question: str, max_new_tokens: int = 64) -> Iterator[str]:
+    def stream_answer(self, state: MemoryState, question: str, max_new_tokens: int = 64,
+                      answer_prefix: str = "") -> Iterator[str]:
         """Yield the answer's text piece by piece; returns an Answer (StopIteration.value). `state` is not mutated."""
         self.check_state(state)
         started = time.perf_counter()
         memory = None
         if self.use_memory:
             memory = [(M.to(self.device), z.to(self.device)) for M, z in state.memory]
-        prompt = self.final_tokens(state, question)
+        prompt = self.final_tokens(state, question, answer_prefix)
         local_kv: list = []
         hidden, _ = self.model.segment_hidden(torch.tensor([prompt], device=self.device), memory, write=False, local_kv=local_kv)
         generated: list[int] = []

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import torch
 
 from eval.tasks import (
-    NIAH_NEEDLE, NIAH_QUESTION, PASSKEY_FILLER, PASSKEY_NEEDLE, PASSKEY_PREAMBLE, PASSKEY_QUESTION,
+    NIAH_NEEDLE, NIAH_QUESTION, PASSKEY_ANSWER_PREFIX, PASSKEY_FILLER, PASSKEY_NEEDLE, PASSKEY_PREAMBLE,
+    PASSKEY_QUESTION,
     language_reference, random_key, random_number,
 )
 
@@ -53,16 +54,16 @@ class SampleMaker:
     def encode(self, text: str) -> list[int]:
         return self.tok(text, add_special_tokens=False)["input_ids"]
 
-    def _qa_tail(self, question: str, answer: str) -> tuple[list[int], list[int]]:
-        prompt = self.encode("\n\n" + question + self.turn_close)
+    def _qa_tail(self, question: str, answer: str, answer_prefix: str = "") -> tuple[list[int], list[int]]:
+        prompt = self.encode("\n\n" + question + self.turn_close + answer_prefix)
         answer_ids = self.encode(answer) + self.end_of_turn
         ids = prompt + answer_ids
         targets = [IGNORE] * (len(prompt) - 1) + answer_ids + [IGNORE]
         return ids, targets
 
-    def _finish(self, doc: list[int], S: int, question: str, answer: str) -> Sample:
+    def _finish(self, doc: list[int], S: int, question: str, answer: str, answer_prefix: str = "") -> Sample:
         cut = S * self.N
-        qa_ids, qa_targets = self._qa_tail(question, answer)
+        qa_ids, qa_targets = self._qa_tail(question, answer, answer_prefix)
         tail = doc[cut:]
         return Sample(doc[:cut], tail + qa_ids, [IGNORE] * len(tail) + qa_targets)
 
@@ -85,7 +86,7 @@ class SampleMaker:
         offset = len(self.turn_open) + len(self.preamble)
         position = max(offset, offset + (position - offset) // len(self.filler_block) * len(self.filler_block))
         doc = body[:position] + needle + body[position:]
-        return self._finish(doc[:doc_len], S, PASSKEY_QUESTION, f" {key}.")
+        return self._finish(doc[:doc_len], S, PASSKEY_QUESTION, f" {key}.", PASSKEY_ANSWER_PREFIX)
 
     def niah(self, rng: random.Random, S: int, tail_len: int, last_segment_share: float) -> Sample:
         doc_len = S * self.N + tail_len

@@ -1,0 +1,52 @@
+"""A quick check of the training step on the GPU with a random model shaped like SmolLM2-135M.
+
+    python bench/gpu_smoke.py [--segments 8] [--batch 16]
+
+Prints seconds per step and tokens per second at a few segment counts; needs no model files.
+"""
+import argparse
+import time
+
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from infini.adapter import add_lora, is_trainable_name
+from infini.model import InfiniConfig, InfiniModel
+from infini.train import batch_loss
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--batch", type=int, default=16)
+parser.add_argument("--segment-len", type=int, default=512)
+parser.add_argument("--segments", default="1,8,32")
+args = parser.parse_args()
+device = "cuda" if torch.cuda.is_available() else "cpu"
+dtype = torch.bfloat16 if device == "cuda" else torch.float32
+config = LlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
+                     num_attention_heads=9, num_key_value_heads=3, head_dim=64, tie_word_embeddings=True)
+lm = LlamaForCausalLM(config).to(device=device, dtype=dtype)
+model = InfiniModel(lm, InfiniConfig(segment_len=args.segment_len, gate_init=0.0))
+add_lora(model, 16, 32, ["q_proj", "k_proj", "v_proj", "o_proj"])
+for name, param in lm.named_parameters():
+    param.requires_grad_(is_trainable_name(name))
+    if is_trainable_name(name):
+        param.data = param.data.float()
+model.train()
+print("| segments | batch | s/step | tokens/s | peak GB |")
+for S in [int(s) for s in args.segments.split(",")]:
+    B, N = args.batch, args.segment_len
+    memory_ids = torch.randint(0, 49152, (B, S * N), device=device)
+    final = torch.randint(0, 49152, (B, 96), device=device)
+    targets = torch.full_like(final, -100)
+    targets[:, -10:] = final[:, -10:]
+    for i in range(3):
+        if i == 1:
+            if device == "cuda":
+                torch.cuda.synchronize()
+            started = time.perf_counter()
+        loss = batch_loss(model, memory_ids, final, targets, S)
+        loss.backward()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    step = (time.perf_counter() - started) / 2
+    peak = torch.cuda.max_memory_allocated() / 1e9 if device == "cuda" else 0
+    print(f"| {S} | {B} | {step:.2f} | {B * (S * N + 96) / step:,.0f} | {peak:.1f} |", flush=True)

@@ -1,0 +1,76 @@
+"""python -m eval run ... | python -m eval report DIR"""
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+
+from .runner import generate_cases, parse_length, run
+
+PIPELINE_NAMES = ("infini", "infini_untrained", "infini_untrained_linear", "rag")
+
+
+def make_pipelines(names: list[str], model: str | None, adapter: str | None, segment_len: int | None, device: str | None):
+    """Load the base model once; each pipeline converts its own copy."""
+    import torch
+
+    from infini.loading import load_base_model
+    from infini.model import InfiniConfig, InfiniModel
+    from infini.pipeline import InfiniPipeline
+    from infini.stream import InfiniReader
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    lm, tokenizer = load_base_model(model, dtype=dtype, device=device)
+    pipelines = {}
+    for name in names:
+        if name not in PIPELINE_NAMES:
+            raise SystemExit(f"unknown pipeline {name!r}; expected one of {PIPELINE_NAMES}")
+        if name == "infini":
+            pipelines[name] = InfiniPipeline.load(adapter=adapter, segment_len=segment_len, base=(copy.deepcopy(lm), tokenizer))
+        elif name.startswith("infini_untrained"):
+            rule = "linear" if name.endswith("linear") else "delta"
+            config = InfiniConfig(segment_len=segment_len or InfiniConfig.segment_len, update_rule=rule)
+            pipeline = InfiniPipeline(InfiniReader(InfiniModel(copy.deepcopy(lm), config), tokenizer))
+            pipeline.name = name
+            pipelines[name] = pipeline
+        else:
+            from rag.pipeline import RagPipeline
+
+            pipelines[name] = RagPipeline.load(base=(copy.deepcopy(lm), tokenizer))
+    return pipelines, tokenizer
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m eval", description="Score both pipelines on the same cases.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_p = sub.add_parser("run", help="run cases through pipelines into DIR/results.jsonl (resumable)")
+    run_p.add_argument("--tasks", default="passkey,niah_single")
+    run_p.add_argument("--lengths", default="4k,8k,16k")
+    run_p.add_argument("--depths", default="0,25,50,75,100")
+    run_p.add_argument("--samples", type=int, default=3)
+    run_p.add_argument("--pipelines", default="infini,rag")
+    run_p.add_argument("--seed", type=int, default=0)
+    run_p.add_argument("--haystack", help="text file to draw needle haystacks from (default: Python's Language Reference)")
+    run_p.add_argument("--model", help="base model: checkpoint folder or .gguf")
+    run_p.add_argument("--adapter", default="default", help="trained gates/adapters for 'infini' ('none' for untrained)")
+    run_p.add_argument("--segment-len", type=int, help="Infini segment length (default: the adapter's)")
+    run_p.add_argument("--max-new-tokens", type=int, default=32)
+    run_p.add_argument("--device")
+    run_p.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+
+    if args.command == "run":
+        haystack = None
+        if args.haystack:
+            with open(args.haystack, encoding="utf-8", errors="replace") as handle:
+                haystack = handle.read()
+        adapter = None if args.adapter == "none" else args.adapter
+        pipelines, tokenizer = make_pipelines(args.pipelines.split(","), args.model, adapter, args.segment_len, args.device)
+        cases = generate_cases(tokenizer, args.tasks.split(","), [parse_length(x) for x in args.lengths.split(",")],
+                               [float(x) for x in args.depths.split(",")], args.samples, args.seed, haystack)
+        print(run(cases, pipelines, args.out, args.max_new_tokens), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

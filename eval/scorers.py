@@ -1,0 +1,77 @@
+"""Deterministic scorers, each (prediction, references) -> score in [0, 1].
+
+Conventions from ../shared/reference/long-context-eval.md: passkey (first integer), RULER's
+string_match_all / string_match_part, SQuAD's normalised exact match and token F1 (best over
+references), ROUGE-L from the `rouge-score` package.
+"""
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+
+
+def passkey(prediction: str, references: list[str]) -> float:
+    """The first integer in the output equals the key."""
+    match = re.search(r"\d+", prediction)
+    return float(bool(match) and any(match.group() == ref for ref in references))
+
+
+def string_match_all(prediction: str, references: list[str]) -> float:
+    """Fraction of references found in the output, case-insensitive (RULER)."""
+    low = prediction.lower()
+    return sum(ref.lower() in low for ref in references) / len(references)
+
+
+def string_match_part(prediction: str, references: list[str]) -> float:
+    """1 if any reference is found in the output, case-insensitive (RULER)."""
+    low = prediction.lower()
+    return float(any(ref.lower() in low for ref in references))
+
+
+contains = string_match_part
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD: lowercase, drop punctuation and articles, collapse whitespace."""
+    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def exact_match(prediction: str, references: list[str]) -> float:
+    return float(any(normalize_answer(prediction) == normalize_answer(ref) for ref in references))
+
+
+def _token_f1(prediction: str, reference: str) -> float:
+    pred, ref = normalize_answer(prediction).split(), normalize_answer(reference).split()
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if not pred or not ref:
+        return float(pred == ref)
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def f1(prediction: str, references: list[str]) -> float:
+    return max(_token_f1(prediction, ref) for ref in references)
+
+
+def rouge_l(prediction: str, references: list[str]) -> float:
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    return max(scorer.score(ref, prediction)["rougeL"].fmeasure for ref in references)
+
+
+SCORERS = {
+    "passkey": passkey, "string_match_all": string_match_all, "string_match_part": string_match_part,
+    "contains": contains, "em": exact_match, "f1": f1, "rouge_l": rouge_l,
+}
+
+
+def score(metric: str, prediction: str, references: list[str]) -> float:
+    if metric not in SCORERS:
+        raise ValueError(f"unknown metric {metric!r}; expected one of {sorted(SCORERS)}")
+    return SCORERS[metric](prediction, references)

@@ -1,0 +1,89 @@
+"""Perplexity on held-out real text (the Language Reference's last 10%, never trained on).
+
+    python -m infini.perplexity [--adapter PATH] [--segment-len 512] [--segments 40]
+
+Prints, per model, the perplexity of single segments read with an empty memory (what a short
+question without a document sees) and of a segment read after the previous one was written to
+memory. The base model reads both without memory. Writes JSON with --out.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .loading import load_base_model
+from .model import InfiniConfig, InfiniModel
+from .pipeline import build_infini_model
+from .train_data import split_reference
+
+
+@torch.no_grad()
+def mean_nll(model: InfiniModel, segments: torch.Tensor, use_memory: bool, with_previous: bool) -> float:
+    """segments (n, 2, N): mean next-token loss on each pair's second half (with_previous) or first."""
+    total, count = 0.0, 0
+    for pair in segments:
+        first, second = pair[0:1], pair[1:2]
+        memory = model.empty_memory(1, device=first.device) if use_memory else None
+        target = first
+        if with_previous:
+            _, memory = model.segment_hidden(first, memory)
+            target = second
+        hidden, _ = model.segment_hidden(target, memory, write=False)
+        logits = model.logits(hidden[0, :-1]).float()
+        total += F.cross_entropy(logits, target[0, 1:], reduction="sum").item()
+        count += target.shape[1] - 1
+    return total / count
+
+
+def perplexities(model_path: str | None, adapter: str | None, segment_len: int, n_segments: int, device: str) -> dict:
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    lm, tokenizer = load_base_model(model_path, dtype=dtype, device=device)
+    _, held_out = split_reference()
+    ids = tokenizer(held_out, add_special_tokens=False)["input_ids"]
+    n = min(n_segments, len(ids) // (2 * segment_len))
+    segments = torch.tensor(ids[: n * 2 * segment_len], device=device).view(n, 2, segment_len)
+    base = InfiniModel(copy.deepcopy(lm), InfiniConfig(segment_len=segment_len))
+    models = {"base": (base, False), "untrained_conversion": (base, True)}
+    if adapter:
+        models["trained"] = (build_infini_model(lm, adapter, segment_len), True)
+    out = {"segment_len": segment_len, "segments": n}
+    for name, (model, use_memory) in models.items():
+        out[name] = {
+            "single_segment_ppl": round(math.exp(mean_nll(model, segments, use_memory, False)), 3),
+            "after_previous_segment_ppl": round(math.exp(mean_nll(model, segments, use_memory, True)), 3),
+        }
+    return out
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model")
+    parser.add_argument("--adapter", default="default", help="trained artifact ('none' to skip)")
+    parser.add_argument("--segment-len", type=int, default=512)
+    parser.add_argument("--segments", type=int, default=40)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--out")
+    args = parser.parse_args(argv)
+    adapter = None if args.adapter == "none" else args.adapter
+    if adapter == "default":
+        from .adapter import DEFAULT_ADAPTER
+
+        adapter = str(DEFAULT_ADAPTER) if DEFAULT_ADAPTER.exists() else None
+    result = perplexities(args.model, adapter, args.segment_len, args.segments, args.device)
+    print(f"| model | single segment (empty memory) | segment after one in memory |\n|---|---|---|")
+    for name in ("base", "untrained_conversion", "trained"):
+        if name in result:
+            r = result[name]
+            print(f"| {name} | {r['single_segment_ppl']} | {r['after_previous_segment_ppl']} |")
+    if args.out:
+        with open(args.out, "w") as handle:
+            json.dump(result, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()
