@@ -69,9 +69,10 @@ class SampleMaker:
 
     def _needle_position(self, rng: random.Random, S: int, doc_len: int, last_segment_share: float) -> int:
         start = len(self.turn_open)
+        end = max(doc_len, start + 1)
         if S == 0 or rng.random() < last_segment_share:
-            return rng.randrange(max(start, min(S * self.N, doc_len - 1)), doc_len)
-        return rng.randrange(start, max(start + 1, min(S * self.N, doc_len)))
+            return rng.randrange(min(max(start, S * self.N), end - 1), end)
+        return rng.randrange(start, max(start + 1, min(S * self.N, end)))
 
     def passkey(self, rng: random.Random, S: int, tail_len: int, last_segment_share: float) -> Sample:
         doc_len = S * self.N + tail_len
@@ -104,7 +105,7 @@ class SampleMaker:
         hay = self.haystack[start:start + room]
         doc = self.turn_open + hay
         positions = [self._needle_position(rng, S, doc_len - sum(map(len, needles)), last_segment_share)]
-        positions += [rng.randrange(len(self.turn_open), len(doc)) for _ in needles[1:]]
+        positions += [rng.randrange(len(self.turn_open), max(len(self.turn_open) + 1, len(doc))) for _ in needles[1:]]
         inserts = []
         for position, needle in zip(positions, needles):
             snapped = bisect.bisect_right(self.boundaries, start + position - len(self.turn_open)) - 1
