@@ -75,9 +75,10 @@ class SampleMaker:
         return rng.randrange(start, max(start + 1, min(S * self.N, end)))
 
     def passkey(self, rng: random.Random, S: int, tail_len: int, last_segment_share: float) -> Sample:
-        doc_len = S * self.N + tail_len
         key = random_number(rng, 5)
         needle = self.encode(" " + PASSKEY_NEEDLE.format(key=key))
+        # A short draw still holds the whole preamble and needle (the final segment grows instead).
+        doc_len = max(S * self.N + tail_len, len(self.turn_open) + len(self.preamble) + len(needle))
         body = self.turn_open + self.preamble
         while len(body) < doc_len:
             body += self.filler_block
@@ -90,7 +91,6 @@ class SampleMaker:
         return self._finish(doc[:doc_len], S, PASSKEY_QUESTION, f" {key}.", PASSKEY_ANSWER_PREFIX)
 
     def niah(self, rng: random.Random, S: int, tail_len: int, last_segment_share: float) -> Sample:
-        doc_len = S * self.N + tail_len
         keys = []
         while len(keys) < 1 + rng.randrange(3):  # the asked key plus 0-2 distractor needles
             key = random_key(rng)
@@ -98,6 +98,7 @@ class SampleMaker:
                 keys.append(key)
         values = [random_number(rng, 7) for _ in keys]
         needles = [self.encode(" " + NIAH_NEEDLE.format(key=k, value=v)) for k, v in zip(keys, values)]
+        doc_len = max(S * self.N + tail_len, len(self.turn_open) + sum(map(len, needles)) + 8)
         room = doc_len - len(self.turn_open) - sum(map(len, needles))
         start = rng.randrange(0, len(self.haystack) - room)
         first = bisect.bisect_left(self.boundaries, start)
