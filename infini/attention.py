@@ -31,9 +31,9 @@ def memory_read(sigma_q: torch.Tensor, M: torch.Tensor, z: torch.Tensor) -> torc
 
     sigma_q (B, G, R, T, d), M (B, G, d, d), z (B, G, d) -> (B, G, R, T, d)
     """
-    numerator = torch.einsum("bgrtd,bgde->bgrte", sigma_q, M)
-    denominator = torch.einsum("bgrtd,bgd->bgrt", sigma_q, z).unsqueeze(-1)
-    return numerator / (denominator + MEMORY_EPS)
+    # One matmul against [M | z] gives numerator and denominator together (cheaper than two einsums).
+    read = sigma_q @ torch.cat([M, z.unsqueeze(-1)], dim=-1).unsqueeze(2)  # (B, G, R, T, d + 1)
+    return read[..., :-1] / (read[..., -1:] + MEMORY_EPS)
 
 
 def memory_update(
@@ -45,12 +45,11 @@ def memory_update(
     """
     if rule == "delta":
         # Eq. 9: write only what the memory cannot already retrieve for these keys.
-        retrieved = torch.einsum("bgtd,bgde->bgte", sigma_k, M)
-        retrieved = retrieved / (torch.einsum("bgtd,bgd->bgt", sigma_k, z).unsqueeze(-1) + MEMORY_EPS)
+        retrieved = memory_read(sigma_k.unsqueeze(2), M, z).squeeze(2)  # what the memory returns for K
         v = v - retrieved
     elif rule != "linear":
         raise ValueError(f"unknown memory update rule {rule!r}; expected one of {UPDATE_RULES}")
-    M = M + torch.einsum("bgtd,bgte->bgde", sigma_k, v)  # Eq. 8 / 9: M_s = M_{s-1} + sigma(K)^T V'
+    M = M + sigma_k.transpose(-1, -2) @ v  # Eq. 8 / 9: M_s = M_{s-1} + sigma(K)^T V'
     z = z + sigma_k.sum(dim=2)  # z_s = z_{s-1} + sum_t sigma(K_t)
     return M, z
 
@@ -134,7 +133,7 @@ class InfiniAttention(nn.Module):
             sigma_q = sigma(q.float()).view(B, G, R, T, d)
             memory_attn = memory_read(sigma_q, M, z).reshape(B, self.num_heads, T, d)  # Eq. 7
             gate = torch.sigmoid(self.memory_gate.float()).view(1, self.num_heads, 1, 1)
-            attn = (gate * memory_attn + (1.0 - gate) * attn.float()).to(hidden_states.dtype)  # Eq. 10
+            attn = torch.lerp(attn.float(), memory_attn, gate).to(hidden_states.dtype)  # Eq. 10: g A_mem + (1-g) A_dot
             if ctx.write:
                 ctx.memory_out.append(memory_update(sigma(k.float()), v.float(), M, z, self.update_rule))
 
