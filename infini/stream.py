@@ -31,6 +31,28 @@ def last_safe_cut(text: str) -> int:
     return 0
 
 
+class IncrementalDetokenizer:
+    """Turns a growing list of generated ids into new text pieces, holding back split characters."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+        self.ids: list[int] = []
+        self.text = ""
+
+    def add(self, token_id: int) -> str:
+        self.ids.append(token_id)
+        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        if len(text) <= len(self.text) or text.endswith("\ufffd"):
+            return ""
+        piece, self.text = text[len(self.text):], text
+        return piece
+
+    def flush(self) -> str:
+        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        piece, self.text = text[len(self.text):], text
+        return piece
+
+
 @dataclass
 class Answer:
     text: str
@@ -140,28 +162,26 @@ class InfiniReader:
         prompt = self.final_tokens(state, question, answer_prefix)
         local_kv: list = []
         hidden, _ = self.model.segment_hidden(torch.tensor([prompt], device=self.device), memory, write=False, local_kv=local_kv)
-        generated: list[int] = []
-        text_so_far, first_token_s = "", None
+        detokenizer = IncrementalDetokenizer(self.tokenizer)
+        first_token_s = None
         for _ in range(max_new_tokens):
             next_id = int(self.model.logits(hidden[:, -1]).argmax(-1))
             if first_token_s is None:
                 first_token_s = time.perf_counter() - started
             if next_id in self.stop_ids:
                 break
-            generated.append(next_id)
-            text = self.tokenizer.decode(generated, skip_special_tokens=True)
-            if len(text) > len(text_so_far) and not text.endswith("\ufffd"):
-                yield text[len(text_so_far):]
-                text_so_far = text
-            position = len(prompt) + len(generated) - 1
+            piece = detokenizer.add(next_id)
+            if piece:
+                yield piece
+            position = len(prompt) + len(detokenizer.ids) - 1
             hidden, _ = self.model.segment_hidden(
                 torch.tensor([[next_id]], device=self.device), memory, write=False,
                 position_offset=position, local_kv=local_kv,
             )
-        text = self.tokenizer.decode(generated, skip_special_tokens=True)
-        if len(text) > len(text_so_far):
-            yield text[len(text_so_far):]
+        piece = detokenizer.flush()
+        if piece:
+            yield piece
         return Answer(
-            text=text, tokens_generated=len(generated), prompt_tokens=len(prompt),
+            text=detokenizer.text, tokens_generated=len(detokenizer.ids), prompt_tokens=len(prompt),
             time_to_first_token_s=first_token_s or 0.0, total_s=time.perf_counter() - started,
         )
