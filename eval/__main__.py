@@ -6,6 +6,7 @@ import copy
 import sys
 
 from .runner import generate_cases, parse_length, run
+from .tasks import CasesFileError, load_cases
 
 PIPELINE_NAMES = ("infini", "infini_untrained", "infini_untrained_linear", "rag")
 
@@ -57,18 +58,35 @@ def main(argv=None) -> None:
     run_p.add_argument("--segment-len", type=int, help="Infini segment length (default: the adapter's)")
     run_p.add_argument("--max-new-tokens", type=int, default=32)
     run_p.add_argument("--device")
+    run_p.add_argument("--cases", help="a JSON Lines file of your own cases (instead of --tasks)")
     run_p.add_argument("--out", required=True)
+    report_p = sub.add_parser("report", help="write report.md, scores.csv and plots from DIR/results.jsonl")
+    report_p.add_argument("dir")
     args = parser.parse_args(argv)
 
+    if args.command == "report":
+        from .report import write_report
+
+        print(write_report(args.dir))
+        return
+
     if args.command == "run":
+        if args.cases:
+            try:
+                load_cases(args.cases)  # fail on a bad file before loading any model
+            except (CasesFileError, OSError) as exc:
+                raise SystemExit(f"error: {exc}") from None
         haystack = None
         if args.haystack:
             with open(args.haystack, encoding="utf-8", errors="replace") as handle:
                 haystack = handle.read()
         adapter = None if args.adapter == "none" else args.adapter
         pipelines, tokenizer = make_pipelines(args.pipelines.split(","), args.model, adapter, args.segment_len, args.device)
-        cases = generate_cases(tokenizer, args.tasks.split(","), [parse_length(x) for x in args.lengths.split(",")],
-                               [float(x) for x in args.depths.split(",")], args.samples, args.seed, haystack)
+        if args.cases:
+            cases = load_cases(args.cases)
+        else:
+            cases = generate_cases(tokenizer, args.tasks.split(","), [parse_length(x) for x in args.lengths.split(",")],
+                                   [float(x) for x in args.depths.split(",")], args.samples, args.seed, haystack)
         print(run(cases, pipelines, args.out, args.max_new_tokens), file=sys.stderr)
 
 

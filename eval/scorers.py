@@ -65,9 +65,15 @@ def rouge_l(prediction: str, references: list[str]) -> float:
     return max(scorer.score(ref, prediction)["rougeL"].fmeasure for ref in references)
 
 
+def babi(prediction: str, references: list[str]) -> float:
+    """BABILong: correct only if the label appears in the first sentence of the answer."""
+    first = re.split(r"(?<=[.!?])\s|\n", prediction.strip(), maxsplit=1)[0].lower()
+    return float(any(re.search(rf"\b{re.escape(ref.lower())}\b", first) for ref in references))
+
+
 SCORERS = {
     "passkey": passkey, "string_match_all": string_match_all, "string_match_part": string_match_part,
-    "contains": contains, "em": exact_match, "f1": f1, "rouge_l": rouge_l,
+    "contains": contains, "em": exact_match, "f1": f1, "rouge_l": rouge_l, "babi": babi,
 }
 
 

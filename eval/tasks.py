@@ -135,7 +135,7 @@ def haystack_window(count: TokenCounter, haystack: str, tokens: int, rng: random
     offsets = count.offsets(window)
     end = offsets[min(tokens, len(offsets)) - 1][1]
     cut = [s for s in sentence_starts(window[:end + 1]) if s > 0]
-    return window[: cut[-1]].rstrip() if cut and cut[-1] > end * 0.9 else window[:end]
+    return window[: cut[-1]].rstrip() if cut and cut[-1] > end * 0.995 else window[:end]  # lengths within 1%
 
 
 def make_niah_single(count: TokenCounter, length: int, depth: float, rng: random.Random,
@@ -148,4 +148,153 @@ def make_niah_single(count: TokenCounter, length: int, depth: float, rng: random
                 NIAH_QUESTION.format(key=key), [value], "string_match_all", length, depth, meta={"key": key})
 
 
-GENERATORS = {"passkey": make_passkey, "niah_single": make_niah_single}
+NIAH_MULTIVALUE_QUESTION = "What are all the special magic numbers for {key} mentioned in the provided text?"
+NIAH_MULTIQUERY_QUESTION = "What are all the special magic numbers for {keys} mentioned in the provided text?"
+VARIABLE_TRACKING_QUESTION = (
+    "Find all variables that are assigned the value {value} in the text above, directly or through other variables."
+)
+PEOPLE = ("Mary", "John", "Daniel", "Sandra")
+PLACES = ("bathroom", "hallway", "garden", "office", "bedroom", "kitchen")
+OBJECTS = ("football", "apple", "milk")
+MOVES = ("moved to", "went to", "journeyed to", "travelled to")
+
+
+def other_depths(rng: random.Random, n: int) -> list[float]:
+    return [rng.uniform(0, 100) for _ in range(n)]
+
+
+def needles_case(count: TokenCounter, task: str, length: int, depth: float, rng: random.Random, needles: list[str],
+                 depths: list[float], question: str, answers: list[str], metric: str, haystack: str | None,
+                 case_id: str, meta: dict | None = None) -> Case:
+    """Real-text haystack of `length` tokens (needles included) with each needle at its depth."""
+    room = length - sum(count(" " + n) for n in needles)
+    hay = haystack_window(count, haystack or language_reference(), room, rng)
+    document = insert_at_depth(hay, needles, depths)
+    return Case(case_id or f"{task}-{length}-{depth:g}-{rng.random():.6f}", task, document, question, answers, metric,
+                length, depth, meta=meta or {})
+
+
+def distinct_keys(rng: random.Random, n: int) -> list[str]:
+    keys: list[str] = []
+    while len(keys) < n:
+        key = random_key(rng)
+        if key not in keys:
+            keys.append(key)
+    return keys
+
+
+def make_niah_multikey(count, length, depth, rng, haystack=None, case_id=""):
+    """One asked needle and three distractor needles with other keys."""
+    keys, values = distinct_keys(rng, 4), [random_number(rng, 7) for _ in range(4)]
+    needles = [NIAH_NEEDLE.format(key=k, value=v) for k, v in zip(keys, values)]
+    return needles_case(count, "niah_multikey", length, depth, rng, needles, [depth] + other_depths(rng, 3),
+                        NIAH_QUESTION.format(key=keys[0]), [values[0]], "string_match_all", haystack, case_id)
+
+
+def make_niah_multivalue(count, length, depth, rng, haystack=None, case_id=""):
+    """Four values for one key; all are required."""
+    key, values = random_key(rng), [random_number(rng, 7) for _ in range(4)]
+    needles = [NIAH_NEEDLE.format(key=key, value=v) for v in values]
+    return needles_case(count, "niah_multivalue", length, depth, rng, needles, [depth] + other_depths(rng, 3),
+                        NIAH_MULTIVALUE_QUESTION.format(key=key), values, "string_match_all", haystack, case_id)
+
+
+def make_niah_multiquery(count, length, depth, rng, haystack=None, case_id=""):
+    """Four keys asked at once."""
+    keys, values = distinct_keys(rng, 4), [random_number(rng, 7) for _ in range(4)]
+    needles = [NIAH_NEEDLE.format(key=k, value=v) for k, v in zip(keys, values)]
+    question = NIAH_MULTIQUERY_QUESTION.format(keys=", ".join(keys[:-1]) + f" and {keys[-1]}")
+    return needles_case(count, "niah_multiquery", length, depth, rng, needles, [depth] + other_depths(rng, 3),
+                        question, values, "string_match_all", haystack, case_id)
+
+
+def make_variable_tracking(count, length, depth, rng, haystack=None, case_id="", hops: int = 4):
+    """RULER's chain: VAR X1 = value, then VAR X2 = VAR X1, ... spread from `depth` to the end."""
+    names = []
+    while len(names) < hops + 1:
+        name = "".join(rng.choice(string.ascii_uppercase) for _ in range(5))
+        if name not in names:
+            names.append(name)
+    value = random_number(rng, 5)
+    needles = [f"VAR {names[0]} = {value}."] + [f"VAR {names[i]} = VAR {names[i - 1]}." for i in range(1, len(names))]
+    depths = [depth + (100 - depth) * i / (len(names)) for i in range(len(names))]
+    return needles_case(count, "variable_tracking", length, depth, rng, needles, depths,
+                        VARIABLE_TRACKING_QUESTION.format(value=value), names, "string_match_all", haystack, case_id)
+
+
+def make_babi_qa1(count, length, depth, rng, haystack=None, case_id=""):
+    """bAbI qa1 (one supporting fact): people move around; where is one of them now?
+
+    The supporting fact sits at `depth`; an older move of the same person comes before it, and the
+    distractors move other people, so the latest fact about the person decides the answer.
+    """
+    person = rng.choice(PEOPLE)
+    others = [p for p in PEOPLE if p != person]
+    earlier, place = rng.sample(PLACES, 2)
+    facts = [f"{person} {rng.choice(MOVES)} the {earlier}.", f"{person} {rng.choice(MOVES)} the {place}."]
+    depths = [rng.uniform(0, depth), depth]
+    for _ in range(3):
+        facts.append(f"{rng.choice(others)} {rng.choice(MOVES)} the {rng.choice(PLACES)}.")
+        depths.append(rng.uniform(0, 100))
+    return needles_case(count, "babi_qa1", length, depth, rng, facts, depths, f"Where is {person}?", [place],
+                        "babi", haystack, case_id)
+
+
+def make_babi_qa2(count, length, depth, rng, haystack=None, case_id=""):
+    """bAbI qa2 (two supporting facts): someone picks up an object, then moves; where is the object?"""
+    person, thing = rng.choice(PEOPLE), rng.choice(OBJECTS)
+    place = rng.choice(PLACES)
+    others = [p for p in PEOPLE if p != person]
+    facts = [f"{person} picked up the {thing}.", f"{person} {rng.choice(MOVES)} the {place}."]
+    depths = [depth, depth + (100 - depth) * rng.uniform(0.2, 0.9)]
+    for _ in range(3):  # distractors: other people moving
+        facts.append(f"{rng.choice(others)} {rng.choice(MOVES)} the {rng.choice(PLACES)}.")
+        depths.append(rng.uniform(0, 100))
+    return needles_case(count, "babi_qa2", length, depth, rng, facts, depths, f"Where is the {thing}?", [place],
+                        "babi", haystack, case_id)
+
+
+GENERATORS = {
+    "passkey": make_passkey, "niah_single": make_niah_single, "niah_multikey": make_niah_multikey,
+    "niah_multivalue": make_niah_multivalue, "niah_multiquery": make_niah_multiquery,
+    "variable_tracking": make_variable_tracking, "babi_qa1": make_babi_qa1, "babi_qa2": make_babi_qa2,
+}
+
+
+CASE_METRICS = ("f1", "em", "contains", "passkey", "rouge_l")
+
+
+class CasesFileError(ValueError):
+    pass
+
+
+def load_cases(path: str) -> list[Case]:
+    """A user's JSON Lines file: {"id", "document" | "document_path", "question", "answers", "metric"} per line."""
+    import json
+    from pathlib import Path
+
+    base = Path(path).parent
+    cases = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                if "document" in row:
+                    document = row["document"]
+                else:
+                    document = (base / row["document_path"]).read_text(encoding="utf-8", errors="replace")
+                answers = row["answers"]
+                if not isinstance(answers, list) or not answers or not row["question"].strip():
+                    raise ValueError("answers must be a non-empty list and the question non-empty")
+                metric = row.get("metric", "f1")
+                if metric not in CASE_METRICS:
+                    raise ValueError(f"metric must be one of {CASE_METRICS}")
+                cases.append(Case(str(row["id"]), "cases", document, row["question"], [str(a) for a in answers], metric,
+                                  length=0, depth=0.0, answer_prefix=row.get("answer_prefix", "")))
+            except (json.JSONDecodeError, KeyError, OSError, ValueError, AttributeError) as exc:
+                raise CasesFileError(f"{path}, line {number}: {exc}") from exc
+    if not cases:
+        raise CasesFileError(f"{path} holds no cases")
+    return cases

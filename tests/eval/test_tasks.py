@@ -1,0 +1,65 @@
+import json
+import random
+
+import pytest
+
+from eval.tasks import GENERATORS, CasesFileError, TokenCounter, load_cases, make_passkey
+
+
+@pytest.fixture(scope="module")
+def count(tokenizer):
+    return TokenCounter(tokenizer)
+
+
+def test_passkey_text_matches_the_landmark_format_byte_for_byte(count):
+    case = make_passkey(count, 1000, 50, random.Random(1))
+    key = case.answers[0]
+    filler = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again."
+    before = case.document.split(" The pass key is")[0]
+    n_before = before.count(filler)
+    n_after = case.document.count(filler) - n_before
+    expected = (
+        "There is an important info hidden inside a lot of irrelevant text. Find it and memorize them. "
+        "I will quiz you about the important information there. "
+        + " ".join([filler] * n_before) + f" The pass key is {key}. Remember it. {key} is the pass key. "
+        + " ".join([filler] * n_after)
+    )
+    assert case.document == expected
+    assert case.question + " " + case.answer_prefix == "What is the pass key? The pass key is"
+    assert len(key) == 5 and key.isdigit()
+
+
+@pytest.mark.parametrize("task", sorted(GENERATORS))
+@pytest.mark.parametrize("length", [2000, 6000])
+def test_lengths_and_depths_land_where_asked(count, task, length):
+    for depth in (0, 50, 100):
+        case = GENERATORS[task](count, length, depth, random.Random(f"{task}{length}{depth}"))
+        assert abs(count(case.document) - length) <= 0.01 * length
+        if task in ("passkey", "niah_single"):
+            needle_at = case.document.index(case.answers[0])
+            position = 100 * count(case.document[:needle_at]) / count(case.document)
+            assert abs(position - depth) <= 5, (task, depth, position)
+        assert all(answer in case.document for answer in case.answers)
+
+
+def test_same_seed_same_cases_different_seed_different(tokenizer):
+    from eval.runner import generate_cases
+
+    args = (tokenizer, ["passkey", "niah_multikey", "babi_qa2"], [1500], [25.0, 75.0], 2)
+    first, again, other = generate_cases(*args, seed=3), generate_cases(*args, seed=3), generate_cases(*args, seed=4)
+    assert [(c.id, c.document, c.question, c.answers) for c in first] == [(c.id, c.document, c.question, c.answers) for c in again]
+    assert [c.document for c in first] != [c.document for c in other]
+
+
+def test_cases_file_loads_and_bad_lines_are_reported(tmp_path):
+    (tmp_path / "doc.txt").write_text("Paris is the capital of France.")
+    good = tmp_path / "cases.jsonl"
+    good.write_text(json.dumps({"id": "a", "document": "x y z", "question": "q?", "answers": ["z"], "metric": "em"}) + "\n"
+                    + json.dumps({"id": "b", "document_path": "doc.txt", "question": "Capital?", "answers": ["Paris"],
+                                  "metric": "contains"}) + "\n")
+    cases = load_cases(str(good))
+    assert [c.id for c in cases] == ["a", "b"] and cases[1].document.startswith("Paris")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"id": "a", "document": "x", "question": "q", "answers": ["z"], "metric": "bleu"}) + "\n")
+    with pytest.raises(CasesFileError, match="line 1"):
+        load_cases(str(bad))
