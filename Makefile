@@ -18,14 +18,17 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# The Gradio app is not built yet (issue 5); until then `make run` runs the Infini demo on the
+# bundled default document (Python's Language Reference).
 run: $(STAMP)
-	$(BIN)/python -m app
+	$(BIN)/python -m infini demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/rag.py
 
 clean:
 	rm -rf $(VENV)

@@ -6,6 +6,7 @@ is stopped and started again skips the (case, pipeline) pairs already in results
 from __future__ import annotations
 
 import json
+import os
 import random
 import resource
 from collections.abc import Iterable
@@ -45,14 +46,22 @@ def generate_cases(tokenizer, tasks: list[str], lengths: list[int], depths: list
 
 
 def finished_pairs(results_path: Path) -> set[tuple[str, str]]:
-    done = set()
+    """(id, pipeline) pairs already done. A line cut short by an interrupted run is dropped (its case
+    runs again): the file is rewritten with the complete lines only, atomically."""
+    done, kept = set(), []
     if results_path.exists():
-        for line in results_path.read_text().splitlines():
+        lines = results_path.read_text().splitlines()
+        for line in lines:
             try:
                 row = json.loads(line)
                 done.add((row["id"], row["pipeline"]))
-            except (json.JSONDecodeError, KeyError):
-                continue  # a line cut short by an interrupted run: that case runs again
+                kept.append(line)
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue
+        if len(kept) != len(lines) or not results_path.read_text().endswith("\n") and kept:
+            tmp = results_path.with_suffix(".tmp")
+            tmp.write_text("".join(line + "\n" for line in kept))
+            os.replace(tmp, results_path)
     return done
 
 

@@ -1,0 +1,25 @@
+"""One test on the real SmolLM2-135M-Instruct (slow: loads the model, ~10 s on 2 cores)."""
+import copy
+
+import pytest
+import torch
+
+from eval.contract import collect
+from infini.pipeline import InfiniPipeline
+
+
+@pytest.mark.slow
+def test_real_model_streams_a_short_text_and_answers_from_the_last_segment(smollm, tmp_path):
+    lm, tokenizer = smollm
+    pipeline = InfiniPipeline.load(adapter=None, segment_len=64, base=(copy.deepcopy(lm), tokenizer))
+    text = ("The museum opens at nine and closes at five. Visitors may not touch the paintings. " * 4
+            + "The secret code for the back door is 4417.")
+    handle = pipeline.ingest(text)
+    assert handle.state.extra["segments"] >= 1  # part of the text went to memory
+    result = collect(pipeline.answer(handle, "What is the secret code for the back door?", max_new_tokens=16))
+    assert "4417" in result.text
+    # The conversion with memory disabled is the base model, also at real scale.
+    ids = tokenizer("The museum opens at nine.", return_tensors="pt").input_ids
+    with torch.no_grad():
+        hidden, _ = pipeline.reader.model.segment_hidden(ids, None)
+        torch.testing.assert_close(pipeline.reader.model.logits(hidden), lm(ids).logits, rtol=0, atol=1e-4)
