@@ -76,12 +76,7 @@ class InfiniPipeline:
     def answer(self, handle: InfiniHandle, question: str, max_new_tokens: int = 64, answer_prefix: str = "",
                **_) -> Generator[str, None, AnswerResult]:
         stream = self.reader.stream_answer(handle.state, question, max_new_tokens, answer_prefix)
-        while True:
-            try:
-                yield next(stream)
-            except StopIteration as done:
-                answer = done.value
-                break
+        answer = yield from stream
         state = handle.state
         return AnswerResult(
             text=answer.text, pipeline=self.name, ingest_s=handle.ingest_s,

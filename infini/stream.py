@@ -53,6 +53,29 @@ class IncrementalDetokenizer:
         return piece
 
 
+def greedy_pieces(logits: torch.Tensor, advance: Callable[[int], torch.Tensor], tokenizer, stop_ids: set[int],
+                  max_new_tokens: int, started: float):
+    """Greedy decoding shared by both pipelines: yields text pieces, returns (detokenizer, time to first token).
+
+    logits: the next-token logits after the prompt; advance(token_id) feeds a token, returns the next logits.
+    """
+    detokenizer, first_token_s = IncrementalDetokenizer(tokenizer), None
+    for _ in range(max_new_tokens):
+        next_id = int(logits.argmax(-1))
+        if first_token_s is None:
+            first_token_s = time.perf_counter() - started
+        if next_id in stop_ids:
+            break
+        piece = detokenizer.add(next_id)
+        if piece:
+            yield piece
+        logits = advance(next_id)
+    piece = detokenizer.flush()
+    if piece:
+        yield piece
+    return detokenizer, first_token_s or 0.0
+
+
 @dataclass
 class Answer:
     text: str
@@ -162,26 +185,21 @@ class InfiniReader:
         prompt = self.final_tokens(state, question, answer_prefix)
         local_kv: list = []
         hidden, _ = self.model.segment_hidden(torch.tensor([prompt], device=self.device), memory, write=False, local_kv=local_kv)
-        detokenizer = IncrementalDetokenizer(self.tokenizer)
-        first_token_s = None
-        for _ in range(max_new_tokens):
-            next_id = int(self.model.logits(hidden[:, -1]).argmax(-1))
-            if first_token_s is None:
-                first_token_s = time.perf_counter() - started
-            if next_id in self.stop_ids:
-                break
-            piece = detokenizer.add(next_id)
-            if piece:
-                yield piece
-            position = len(prompt) + len(detokenizer.ids) - 1
+
+        fed = 0  # generated tokens fed back so far: the next one sits at position len(prompt) + fed
+
+        def advance(token_id: int) -> torch.Tensor:
+            nonlocal fed
             hidden, _ = self.model.segment_hidden(
-                torch.tensor([[next_id]], device=self.device), memory, write=False,
-                position_offset=position, local_kv=local_kv,
+                torch.tensor([[token_id]], device=self.device), memory, write=False,
+                position_offset=len(prompt) + fed, local_kv=local_kv,
             )
-        piece = detokenizer.flush()
-        if piece:
-            yield piece
+            fed += 1
+            return self.model.logits(hidden[0, -1])
+
+        detokenizer, first_token_s = yield from greedy_pieces(
+            self.model.logits(hidden[0, -1]), advance, self.tokenizer, self.stop_ids, max_new_tokens, started)
         return Answer(
             text=detokenizer.text, tokens_generated=len(detokenizer.ids), prompt_tokens=len(prompt),
-            time_to_first_token_s=first_token_s or 0.0, total_s=time.perf_counter() - started,
+            time_to_first_token_s=first_token_s, total_s=time.perf_counter() - started,
         )

@@ -60,12 +60,7 @@ class RagPipeline:
         prompt, kept = self.reader.fit_prompt(chunks, question, max_new_tokens, answer_prefix)
         retrieval_s = time.perf_counter() - started
         stream = self.reader.stream(prompt, max_new_tokens)
-        while True:
-            try:
-                yield next(stream)
-            except StopIteration as done:
-                answer = done.value
-                break
+        answer = yield from stream
         return AnswerResult(
             text=answer.text, pipeline=self.name, ingest_s=handle.ingest_s,
             time_to_first_token_s=retrieval_s + answer.time_to_first_token_s, total_s=time.perf_counter() - started,

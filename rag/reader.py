@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import torch
 from langchain_core.documents import Document
 
-from infini.stream import Answer, IncrementalDetokenizer
+from infini.stream import Answer, greedy_pieces
 
 INSTRUCTION = "Answer the question using only the excerpts from the document below."
 
@@ -57,20 +57,14 @@ class RagReader:
         started = time.perf_counter()
         device = self.lm.device
         out = self.lm(input_ids=torch.tensor([prompt_ids], device=device), use_cache=True)
-        detokenizer, first_token_s = IncrementalDetokenizer(self.tokenizer), None
-        for _ in range(max_new_tokens):
-            next_id = int(out.logits[0, -1].argmax())
-            if first_token_s is None:
-                first_token_s = time.perf_counter() - started
-            if next_id in self.stop_ids:
-                break
-            piece = detokenizer.add(next_id)
-            if piece:
-                yield piece
-            out = self.lm(input_ids=torch.tensor([[next_id]], device=device), use_cache=True,
+
+        def advance(token_id: int) -> torch.Tensor:
+            nonlocal out
+            out = self.lm(input_ids=torch.tensor([[token_id]], device=device), use_cache=True,
                           **{self.cache_arg: getattr(out, self.cache_arg)})
-        piece = detokenizer.flush()
-        if piece:
-            yield piece
-        return Answer(detokenizer.text, len(detokenizer.ids), len(prompt_ids), first_token_s or 0.0,
+            return out.logits[0, -1]
+
+        detokenizer, first_token_s = yield from greedy_pieces(
+            out.logits[0, -1], advance, self.tokenizer, self.stop_ids, max_new_tokens, started)
+        return Answer(detokenizer.text, len(detokenizer.ids), len(prompt_ids), first_token_s,
                       time.perf_counter() - started)
