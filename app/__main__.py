@@ -1,0 +1,28 @@
+"""python -m app [--host 127.0.0.1] [--port 7860] [--model PATH]: the side-by-side Gradio app."""
+from __future__ import annotations
+
+import argparse
+
+from infini.loading import ModelLoadError
+
+from .logic import Workbench
+from .ui import build
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--model", help="base model: Hugging Face checkpoint folder or .gguf")
+    args = parser.parse_args(argv)
+    try:
+        workbench = Workbench.load(args.model)  # the base model loads once per process
+    except ModelLoadError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    demo = build(workbench)
+    demo.queue(default_concurrency_limit=1, max_size=64)
+    demo.launch(server_name=args.host, server_port=args.port, show_error=True)
+
+
+if __name__ == "__main__":
+    main()

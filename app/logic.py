@@ -1,0 +1,274 @@
+"""Everything the app does, outside the UI: reading uploads, processing, asking, pictures.
+
+The app holds two objects behind the shared contract (eval.contract.Pipeline) and a cache of
+processed documents keyed by content hash. One lock guards the model: ingestion takes it per
+piece of text, so another user's question waits for at most one piece, not a whole document.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import html.parser
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from eval.contract import AnswerResult, Pipeline  # noqa: E402
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # 20 MB; about 5M tokens of plain text
+MAX_QUESTION_CHARS = 2000
+ACCEPTED = (".txt", ".md", ".html", ".htm", ".pdf")
+PIECE_CHARS = 8_000  # ingestion holds the model lock for one piece at a time
+
+
+class UserError(ValueError):
+    """A problem with what the user gave; the message is shown in the page as it is."""
+
+
+class _TextExtractor(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.parts, self._skip = [], 0
+
+    def handle_starttag(self, tag, attrs):
+        self._skip += tag in ("script", "style")
+
+    def handle_endtag(self, tag):
+        self._skip -= tag in ("script", "style") and self._skip > 0
+        if tag in ("p", "div", "br", "li", "h1", "h2", "h3", "h4", "tr"):
+            self.parts.append("\n")
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.parts.append(data)
+
+
+def read_upload(path: str | Path) -> str:
+    """Text of an uploaded file, or a UserError saying why not."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in ACCEPTED:
+        raise UserError(f"Unsupported file type '{suffix or path.name}'. Upload one of: {', '.join(ACCEPTED)}.")
+    try:
+        size = path.stat().st_size
+        if size > MAX_UPLOAD_BYTES:
+            raise UserError(f"The file is {size / 1e6:.1f} MB; the limit is {MAX_UPLOAD_BYTES / 1e6:.0f} MB.")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"The file could not be read: {exc.strerror or exc}.") from exc
+    if not data.strip():
+        raise UserError("The file is empty.")
+    if suffix == ".pdf":
+        return _pdf_text(path)
+    if b"\x00" in data[:8192]:
+        raise UserError("The file looks binary, not text. Upload a .txt, .md, .html or .pdf file.")
+    text = data.decode("utf-8", errors="replace")
+    if suffix in (".html", ".htm"):
+        extractor = _TextExtractor()
+        extractor.feed(text)
+        text = re.sub(r"\n\s*\n+", "\n\n", "".join(extractor.parts))
+    if not text.strip():
+        raise UserError("The file has no text in it.")
+    return text
+
+
+def _pdf_text(path: Path) -> str:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        text = "\n\n".join(page.extract_text() or "" for page in PdfReader(str(path)).pages)
+    except (PdfReadError, ValueError, OSError) as exc:
+        raise UserError(f"The PDF could not be read: {exc}.") from exc
+    if not text.strip():
+        raise UserError("The PDF has no extractable text (a scan?). Upload a PDF with a text layer.")
+    return text
+
+
+def check_question(question: str | None) -> str:
+    question = (question or "").strip()
+    if not question:
+        raise UserError("Type a question first.")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise UserError(f"The question has {len(question):,} characters; the limit is {MAX_QUESTION_CHARS:,}.")
+    return question
+
+
+def content_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
+
+
+@dataclass
+class Settings:
+    top_k: int = 3
+    chunk_tokens: int = 100
+    segment_len: int = 512
+    max_new_tokens: int = 64
+
+
+@dataclass
+class Processed:
+    key: str
+    chars: int
+    tokens: int
+    handles: dict = field(default_factory=dict)  # pipeline name -> handle
+
+
+class Workbench:
+    """The two pipelines, a lock on the model, and processed documents by content hash."""
+
+    def __init__(self, pipelines: dict[str, Pipeline], count_tokens: Callable[[str], int], kv_bytes_per_token: int,
+                 max_documents: int = 16):
+        self.pipelines = pipelines
+        self.count_tokens = count_tokens
+        self.kv_bytes_per_token = kv_bytes_per_token
+        self.model_lock = threading.Lock()
+        self.documents: OrderedDict[tuple, object] = OrderedDict()  # (pipeline, content, setting) -> handle
+        self.token_counts: dict[str, int] = {}
+        self.max_documents = max_documents
+
+    @classmethod
+    def load(cls, model: str | None = None) -> "Workbench":
+        """Load the base model once; each pipeline gets its own copy (the Infini one is converted)."""
+        from infini.loading import load_base_model
+        from infini.pipeline import InfiniPipeline
+        from rag.pipeline import RagPipeline
+
+        lm, tokenizer = load_base_model(model)
+        infini = InfiniPipeline.load(base=(copy.deepcopy(lm), tokenizer), device="cpu")
+        rag = RagPipeline.load(base=(lm, tokenizer), device="cpu")
+        config = lm.config
+        head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        kv = 2 * config.num_hidden_layers * config.num_key_value_heads * head_dim * next(lm.parameters()).element_size()
+        return cls({"infini": infini, "rag": rag}, lambda t: len(tokenizer(t, add_special_tokens=False)["input_ids"]), kv)
+
+    # ---- settings that change what ingestion produces -------------------------------------------
+    def apply(self, settings: Settings) -> None:
+        from rag.chunking import ChunkSettings
+
+        rag = self.pipelines["rag"]
+        rag.settings = ChunkSettings(settings.chunk_tokens, max(1, settings.chunk_tokens // 5))
+        rag.top_k = settings.top_k
+        infini = self.pipelines["infini"]
+        if infini.reader.segment_len != settings.segment_len:
+            infini.reader.model.config.segment_len = settings.segment_len
+            infini.reader._fingerprint = None
+
+    def _ingest_key(self, name: str, key: str, settings: Settings) -> tuple:
+        # Only what a pipeline's ingestion depends on: top-k and answer length re-ingest nothing.
+        return (name, key, settings.segment_len if name == "infini" else settings.chunk_tokens)
+
+    def process(self, text: str, settings: Settings,
+                progress: Callable[[str, float, str], None] | None = None) -> Processed:
+        """Ingest into both pipelines (or take them from the cache). progress(pipeline, fraction, message)."""
+        if not text.strip():
+            raise UserError("The document is empty.")
+        self.apply(settings)
+        key = content_key(text)
+        if key not in self.token_counts:
+            self.token_counts[key] = self.count_tokens(text)
+        processed = Processed(key, len(text), self.token_counts[key])
+        for name, pipeline in self.pipelines.items():
+            cache_key = self._ingest_key(name, key, settings)
+            if cache_key in self.documents:
+                self.documents.move_to_end(cache_key)
+                processed.handles[name] = self.documents[cache_key]
+                if progress:
+                    progress(name, 1.0, "cached: nothing to do")
+                continue
+            handle = self._ingest(name, pipeline, text, progress)
+            self.documents[cache_key] = handle
+            while len(self.documents) > self.max_documents:
+                self.documents.popitem(last=False)
+            processed.handles[name] = handle
+        return processed
+
+    def _ingest(self, name: str, pipeline, text: str, progress) -> object:
+        started = time.perf_counter()
+
+        def report(fraction: float, message: str) -> None:
+            if progress and fraction > 0:
+                elapsed = time.perf_counter() - started
+                left = elapsed * (1 - fraction) / fraction
+                progress(name, fraction, f"{message}, about {left:.0f} s left")
+
+        if name == "infini":  # piece by piece, releasing the model between pieces
+            reader = pipeline.reader
+            state = reader.new_state()
+            for start in range(0, len(text), PIECE_CHARS):
+                with self.model_lock:
+                    reader.feed(state, text[start:start + PIECE_CHARS])
+                report(min(1.0, (start + PIECE_CHARS) / len(text)), f"{state.extra.get('segments', 0)} segments written")
+            from infini.pipeline import InfiniHandle
+
+            return InfiniHandle(state, time.perf_counter() - started)
+        with self.model_lock:
+            return pipeline.ingest(text, report)
+
+    def ask(self, processed: Processed, question: str, settings: Settings, name: str) -> Iterator[str]:
+        """Stream one pipeline's answer; returns its AnswerResult."""
+        self.apply(settings)
+        pipeline = self.pipelines[name]
+        with self.model_lock:
+            result = yield from pipeline.answer(processed.handles[name], question, max_new_tokens=settings.max_new_tokens,
+                                                top_k=settings.top_k)
+        return result
+
+    def kv_cache_bytes(self, tokens: int) -> int:
+        return tokens * self.kv_bytes_per_token
+
+
+# ---- what the columns show ---------------------------------------------------------------------
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+def stats_markdown(result: AnswerResult, kv_bytes: int, label: str) -> str:
+    return (f"ingest {result.ingest_s:.1f} s · first token {result.time_to_first_token_s:.2f} s · "
+            f"total {result.total_s:.2f} s · {result.tokens_per_s:.1f} tokens/s  \n"
+            f"{label} {human_bytes(result.state_bytes)} vs full KV cache {human_bytes(kv_bytes)}")
+
+
+def sources_markdown(result: AnswerResult) -> str:
+    """Retrieved chunks with score, rank and offsets; the sentence holding the answer in bold."""
+    answer_words = {w for w in re.findall(r"\w{3,}", result.text.lower())}
+    blocks = []
+    for source in result.sources:
+        sentences = re.split(r"(?<=[.!?])\s+", source["text"])
+        best = max(sentences, key=lambda s: len(answer_words & set(re.findall(r"\w{3,}", s.lower()))), default="")
+        shared = len(answer_words & set(re.findall(r"\w{3,}", best.lower())))
+        body = source["text"].replace(best, f"**{best}**", 1) if best and shared >= 2 else source["text"]
+        blocks.append(f"<details><summary>#{source['rank']} · score {source['score']:.3f} · characters "
+                      f"{source['start']:,}-{source['end']:,}</summary>\n\n{body}\n\n</details>")
+    return "\n\n".join(blocks)
+
+
+def memory_figure(infini_pipeline, handle):
+    """Gate per layer and head (which heads read memory) beside the memory norm per layer."""
+    gates = infini_pipeline.reader.model.gate_values().numpy()
+    norms = [float(M.norm()) for M, _ in handle.state.memory]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 4.2), gridspec_kw={"width_ratios": [3, 2]})
+    image = left.imshow(gates, aspect="auto", cmap="viridis", vmin=0, vmax=1)
+    left.set_xlabel("query head")
+    left.set_ylabel("layer")
+    left.set_title("gate sigmoid(beta): 1 = reads memory")
+    fig.colorbar(image, ax=left, fraction=0.05)
+    right.barh(range(len(norms)), norms, color="tab:blue")
+    right.invert_yaxis()
+    right.set_xlabel("||M|| (Frobenius)")
+    right.set_title("memory norm per layer")
+    fig.tight_layout()
+    return fig

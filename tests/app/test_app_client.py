@@ -1,0 +1,55 @@
+"""The real app through gradio_client: answers, errors, and two users with their own documents."""
+
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from app.ui import PASSKEY_QUESTION
+from eval.tasks import passkey_document
+
+pytestmark = pytest.mark.slow
+
+
+def passkey_file(tmp_path, key: str, name: str):
+    path = tmp_path / name
+    path.write_text(passkey_document(key, 30, 12))  # ~1,300 tokens: the needle goes to memory
+    return str(path)
+
+
+def ask(client, question):
+    infini, infini_stats, rag, rag_stats, sources, _plot = client.predict(question, 3, 100, 256, 16, api_name="/ask")
+    return infini, infini_stats, rag, rag_stats, sources
+
+
+def test_passkey_both_columns_answer_and_rag_finds_the_key(app_url, tmp_path):
+    client = Client(app_url, verbose=False)
+    client.predict(handle_file(passkey_file(tmp_path, "58213", "doc.txt")), api_name="/load_file")
+    status = client.predict(3, 100, 256, 16, api_name="/process")
+    assert "Processed" in status
+    infini, infini_stats, rag, rag_stats, sources = ask(client, PASSKEY_QUESTION)
+    assert infini.strip() and "58213" in rag
+    assert "memory state" in infini_stats and "full KV cache" in infini_stats and "FAISS index" in rag_stats
+    assert "58213" in sources and "score" in sources
+
+
+def test_bad_inputs_get_errors_and_the_app_keeps_serving(app_url, tmp_path):
+    client = Client(app_url, verbose=False)
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "binary.txt").write_bytes(b"\x00\xff" * 500)
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 broken")
+    for name, message in (("empty.txt", "empty"), ("binary.txt", "binary"), ("broken.pdf", "PDF")):
+        with pytest.raises(AppError, match=message):
+            client.predict(handle_file(str(tmp_path / name)), api_name="/load_file")
+    for question, message in (("", "Type a question"), ("x" * 2001, "limit")):
+        with pytest.raises(AppError, match=message):
+            ask(client, question)
+    client.predict(handle_file(passkey_file(tmp_path, "31337", "ok.txt")), api_name="/load_file")
+    assert "31337" in ask(client, PASSKEY_QUESTION)[2]
+
+
+def test_two_users_see_their_own_documents(app_url, tmp_path):
+    first, second = Client(app_url, verbose=False), Client(app_url, verbose=False)
+    first.predict(handle_file(passkey_file(tmp_path, "11111", "a.txt")), api_name="/load_file")
+    second.predict(handle_file(passkey_file(tmp_path, "22222", "b.txt")), api_name="/load_file")
+    assert "22222" in ask(second, PASSKEY_QUESTION)[2]
+    assert "11111" in ask(first, PASSKEY_QUESTION)[2]
