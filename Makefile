@@ -18,10 +18,9 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# The Gradio app is not built yet (issue 5); until then `make run` runs the Infini demo on the
-# bundled default document (Python's Language Reference).
+# The Gradio app on http://127.0.0.1:7860, on the bundled default document (Python's Language Reference).
 run: $(STAMP)
-	$(BIN)/python -m infini demo
+	$(BIN)/python -m app
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
