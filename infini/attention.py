@@ -23,7 +23,7 @@ UPDATE_RULES = ("linear", "delta")
 
 def sigma(x: torch.Tensor) -> torch.Tensor:
     """The paper's nonlinearity: sigma = ELU + 1 (elementwise, always > 0)."""
-    return F.elu(x) + 1.0
+    return F.elu(x).add_(1.0)  # in place: ELU saves its input, not its output, for backward
 
 
 def memory_read(sigma_q: torch.Tensor, M: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
