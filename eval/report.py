@@ -39,7 +39,8 @@ def grouped(rows: list[dict], *keys: str) -> dict[tuple, list[dict]]:
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
         groups[tuple(row[k] for k in keys)].append(row)
-    return dict(sorted(groups.items(), key=lambda item: tuple(str(x).zfill(12) for x in item[0])))
+    return dict(sorted(groups.items(), key=lambda item: tuple((0, x, "") if isinstance(x, (int, float)) else (1, 0, str(x))
+                                                             for x in item[0])))
 
 
 def heatmap(rows: list[dict], task: str, pipeline: str, path: Path) -> None:
