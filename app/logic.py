@@ -202,15 +202,7 @@ class Workbench:
                 progress(name, fraction, f"{message}, about {left:.0f} s left")
 
         if name == "infini":  # piece by piece, releasing the model between pieces
-            reader = pipeline.reader
-            state = reader.new_state()
-            for start in range(0, len(text), PIECE_CHARS):
-                with self.model_lock:
-                    reader.feed(state, text[start:start + PIECE_CHARS])
-                report(min(1.0, (start + PIECE_CHARS) / len(text)), f"{state.extra.get('segments', 0)} segments written")
-            from infini.pipeline import InfiniHandle
-
-            return InfiniHandle(state, time.perf_counter() - started)
+            return pipeline.ingest(text, report, lock=self.model_lock, piece=PIECE_CHARS)
         with self.model_lock:
             return pipeline.ingest(text, report)
 

@@ -1,6 +1,7 @@
 """The Infini-attention pipeline behind the shared contract (eval.contract.Pipeline)."""
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from collections.abc import Generator
@@ -62,13 +63,15 @@ class InfiniPipeline:
         lm, tokenizer = base or load_base_model(model, dtype=dtype, device=device)
         return cls(InfiniReader(build_infini_model(lm, adapter, segment_len), tokenizer, use_memory=use_memory))
 
-    def ingest(self, text: str, progress: Progress | None = None) -> InfiniHandle:
+    def ingest(self, text: str, progress: Progress | None = None, lock=None,
+               piece: int = 50_000) -> InfiniHandle:
+        """lock: held per piece only (the app's model lock), so others can use the model in between."""
         started = time.perf_counter()
         total = max(len(text), 1)
         state = self.reader.new_state()
-        piece = 50_000
         for start in range(0, len(text), piece):
-            self.reader.feed(state, text[start:start + piece])
+            with lock or contextlib.nullcontext():
+                self.reader.feed(state, text[start:start + piece])
             if progress:
                 progress(min(1.0, (start + piece) / total), f"{state.extra.get('segments', 0)} segments written")
         return InfiniHandle(state, time.perf_counter() - started)
