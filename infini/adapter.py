@@ -11,17 +11,12 @@ from pathlib import Path
 
 import torch
 from peft import LoraConfig, inject_adapter_in_model
-from peft.tuners.lora import LoraLayer
 from safetensors.torch import load_file, save_file
 
-from .model import InfiniConfig, InfiniModel
+from .model import InfiniConfig, InfiniModel, is_trainable_name
 
 TRAINED_DIR = Path(__file__).parent / "trained"
 DEFAULT_ADAPTER = TRAINED_DIR / "smollm2-135m-infini.safetensors"
-
-
-def is_trainable_name(name: str) -> bool:
-    return "memory_gate" in name or "lora_" in name
 
 
 def add_lora(model: InfiniModel, rank: int, alpha: float, targets: list[str]) -> None:
@@ -47,8 +42,11 @@ def read_card(path: str | os.PathLike) -> dict:
     return json.loads(Path(path).with_suffix(".json").read_text())
 
 
-def load_adapter(lm, path: str | os.PathLike, merge: bool = True) -> InfiniModel:
-    """Convert `lm` with the card's settings, add its LoRA, load gates and adapters; merge for speed."""
+def load_adapter(lm, path: str | os.PathLike) -> InfiniModel:
+    """Convert `lm` with the card's settings, add its LoRA, load gates and adapters.
+
+    The adapters stay unmerged: they apply to the memory branch only (attention.project).
+    """
     path = Path(path)
     card = read_card(path)
     model = InfiniModel(lm, InfiniConfig(**card["infini"]))
@@ -61,9 +59,5 @@ def load_adapter(lm, path: str | os.PathLike, merge: bool = True) -> InfiniModel
     if missing or unexpected:
         raise ValueError(f"{path} does not fit this model: missing {missing[:3]}, unexpected {sorted(unexpected)[:3]}")
     model.lm.load_state_dict(weights, strict=False)
-    if merge:
-        for module in model.lm.modules():
-            if isinstance(module, LoraLayer):
-                module.merge()
     model.lm.eval()
     return model

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
+from peft.tuners.lora import LoraLayer
 from torch import nn
 from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
 MEMORY_EPS = 1e-6  # keeps Eq. 7's division finite while the memory is empty (M_0 = 0, z_0 = 0)
-UPDATE_RULES = ("linear", "delta")
+UPDATE_RULES = ("linear", "delta", "deltanet")  # the paper's two, and one variant (not the paper's)
 
 
 def sigma(x: torch.Tensor) -> torch.Tensor:
@@ -54,6 +55,34 @@ def memory_update(
     return M, z
 
 
+def unit(x: torch.Tensor) -> torch.Tensor:
+    """The variant's feature map: L2-normalised, signed (so unrelated keys can be orthogonal)."""
+    return F.normalize(x, dim=-1, eps=MEMORY_EPS)
+
+
+def deltanet_update(k_unit: torch.Tensor, v: torch.Tensor, beta: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
+    """Variant, not the paper's: the delta rule applied token by token, with write strength beta.
+
+        M_t = M_{t-1} + beta_t k_t^T (v_t - k_t M_{t-1})        (Schlag et al. 2021; DeltaNet)
+
+    Why: with ELU+1 features and the z denominator (Eq. 7), every written token adds to z, so a
+    needle's share of the read falls like 1 / tokens written. Here there is no denominator, keys are
+    unit vectors and each write replaces what the key retrieved: text already stored (repeated
+    filler) writes nothing, so the needle survives however much follows.
+    The T sequential steps in closed form (WY form): with U_t = beta_t (v_t - k_t M_{t-1}),
+        (I + diag(beta) tril(K K^T, -1)) U = diag(beta) (V - K M_0),   M_T = M_0 + K^T U.
+
+    k_unit (B, G, T, d), v (B, G, T, d), beta (B, G, T), M (B, G, d, d) -> M (B, G, d, d)
+    """
+    T = k_unit.shape[2]
+    b = beta.unsqueeze(-1)  # (B, G, T, 1)
+    strictly_lower = torch.ones(T, T, dtype=torch.bool, device=k_unit.device).tril(-1)
+    system = b * (k_unit @ k_unit.transpose(-1, -2)).masked_fill(~strictly_lower, 0.0)  # (B, G, T, T)
+    system = system + torch.eye(T, device=k_unit.device)
+    new_values = torch.linalg.solve_triangular(system, b * (v - k_unit @ M), upper=False, unitriangular=True)
+    return M + k_unit.transpose(-1, -2) @ new_values  # (B, G, d, d)
+
+
 @dataclass
 class SegmentContext:
     """What every InfiniAttention layer of one model reads and writes for the current segment.
@@ -67,6 +96,27 @@ class SegmentContext:
     memory_in: list | None = None  # per layer (M (B,G,d,d), z (B,G,d)) float32
     memory_out: list = field(default_factory=list)
     local_kv: list | None = None  # per layer (k_rot, v) of earlier tokens of this segment (generation)
+
+
+def project(proj: nn.Module, x: torch.Tensor, adapted: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """A projection's base output, and (if `adapted`) the output with its LoRA adapters added.
+
+    Training adapts the projections for the memory branch only: the local branch keeps the base
+    weights, so with nothing in memory the model is exactly the base model (the same short answers,
+    the same perplexity), and retrieval is not traded against language ability.
+    """
+    if not isinstance(proj, LoraLayer) or proj.merged:
+        out = proj(x)
+        return out, out
+    base = proj.base_layer(x)
+    if not adapted or proj.disable_adapters:
+        return base, base
+    with_adapters = base
+    for name in proj.active_adapters:  # the sum peft's LoRA Linear.forward adds, kept apart here
+        if name in proj.lora_A:
+            lora_in = proj.lora_dropout[name](x.to(proj.lora_A[name].weight.dtype))
+            with_adapters = with_adapters + (proj.lora_B[name](proj.lora_A[name](lora_in)) * proj.scaling[name]).to(base.dtype)
+    return base, with_adapters
 
 
 def local_attention(q_rot: torch.Tensor, k_rot: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -104,19 +154,26 @@ class InfiniAttention(nn.Module):
         # so that an untrained conversion answers like the base model from its local segment.
         weight = base_attention.q_proj.weight
         self.memory_gate = nn.Parameter(torch.full((self.num_heads,), float(gate_init), device=weight.device))
+        if update_rule == "deltanet":
+            # Per-token write strength beta_t = sigmoid(x W + b) per KV head; starts at 0.5 everywhere.
+            self.memory_beta = nn.Linear(config.hidden_size, self.num_kv_heads, device=weight.device)
+            nn.init.zeros_(self.memory_beta.weight)
+            nn.init.zeros_(self.memory_beta.bias)
         self.context: SegmentContext | None = None  # set by InfiniModel; shared by all layers
 
     def forward(self, hidden_states, position_embeddings=None, attention_mask=None, **kwargs):
         B, T, _ = hidden_states.shape
         d, G, R = self.head_dim, self.num_kv_heads, self.num_heads // self.num_kv_heads
-        q = self.q_proj(hidden_states).view(B, T, self.num_heads, d).transpose(1, 2)  # (B, Hq, T, d)
-        k = self.k_proj(hidden_states).view(B, T, G, d).transpose(1, 2)  # (B, G, T, d)
-        v = self.v_proj(hidden_states).view(B, T, G, d).transpose(1, 2)  # (B, G, T, d)
+        ctx = self.context
+        use_memory = ctx is not None and ctx.use_memory
+        # Base projections for the local branch; with LoRA, adapted ones for the memory branch.
+        (q, q_mem), (k, k_mem), (v, v_mem) = (project(p, hidden_states, use_memory) for p in (self.q_proj, self.k_proj, self.v_proj))
+        q, q_mem = (x.view(B, T, self.num_heads, d).transpose(1, 2) for x in (q, q_mem))  # (B, Hq, T, d)
+        k, k_mem, v, v_mem = (x.view(B, T, G, d).transpose(1, 2) for x in (k, k_mem, v, v_mem))  # (B, G, T, d)
 
         # Local branch: RoPE, then causal softmax attention within the segment.
         cos, sin = position_embeddings
         q_rot, k_rot = apply_rotary_pos_emb(q, k, cos, sin)
-        ctx = self.context
         k_local, v_local = k_rot, v
         if ctx is not None and ctx.local_kv is not None:
             if len(ctx.local_kv) > self.layer_idx:
@@ -127,15 +184,24 @@ class InfiniAttention(nn.Module):
                 ctx.local_kv.append((k_local, v_local))
         attn = local_attention(q_rot, k_local, v_local)  # A_dot (B, Hq, T, d)
 
-        if ctx is not None and ctx.use_memory:
+        if use_memory:
             M, z = ctx.memory_in[self.layer_idx]
             # Memory branch: Q and K *without* RoPE, in float32 whatever the model's dtype.
-            sigma_q = sigma(q.float()).view(B, G, R, T, d)
-            memory_attn = memory_read(sigma_q, M, z).reshape(B, self.num_heads, T, d)  # Eq. 7
+            if self.update_rule == "deltanet":  # variant: unit-vector read, no denominator
+                memory_attn = (unit(q_mem.float()).view(B, G, R, T, d) @ M.unsqueeze(2)).reshape(B, self.num_heads, T, d)
+            else:
+                sigma_q = sigma(q_mem.float()).view(B, G, R, T, d)
+                memory_attn = memory_read(sigma_q, M, z).reshape(B, self.num_heads, T, d)  # Eq. 7
             gate = torch.sigmoid(self.memory_gate.float()).view(1, self.num_heads, 1, 1)
+            # Nothing written yet (M_0 = 0; Eq. 7 is then 0/0): no memory term, so a first segment or a
+            # short question without a document reads exactly as in the base model.
+            gate = gate * (M.flatten(1).abs().amax(dim=1) > 0).view(B, 1, 1, 1)
             attn = torch.lerp(attn.float(), memory_attn, gate).to(hidden_states.dtype)  # Eq. 10: g A_mem + (1-g) A_dot
-            if ctx.write:
-                ctx.memory_out.append(memory_update(sigma(k.float()), v.float(), M, z, self.update_rule))
+            if ctx.write and self.update_rule == "deltanet":
+                beta = torch.sigmoid(self.memory_beta(hidden_states.to(self.memory_beta.weight.dtype))).transpose(1, 2)  # (B, G, T)
+                ctx.memory_out.append((deltanet_update(unit(k_mem.float()), v_mem.float(), beta, M), z))
+            elif ctx.write:
+                ctx.memory_out.append(memory_update(sigma(k_mem.float()), v_mem.float(), M, z, self.update_rule))
 
         # Eq. 11: concatenate heads (transpose back first, so heads and positions stay paired), W_O.
         attn = attn.transpose(1, 2).reshape(B, T, self.num_heads * d)

@@ -22,7 +22,7 @@ Memory = list  # per layer: (M (B, G, d, d), z (B, G, d)), float32
 @dataclass
 class InfiniConfig:
     segment_len: int = 512
-    update_rule: str = "delta"  # "delta" (Eq. 9) or "linear" (Eq. 8)
+    update_rule: str = "delta"  # "delta" (Eq. 9), "linear" (Eq. 8) or the variant "deltanet" (see attention.py)
     gate_init: float = -4.0
 
 
@@ -30,6 +30,11 @@ ARCHITECTURE_KEYS = (
     "model_type", "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
     "num_attention_heads", "num_key_value_heads", "head_dim", "rope_theta",
 )
+
+
+def is_trainable_name(name: str) -> bool:
+    """What training changes (the base weights stay frozen): gates, the variant's write strength, LoRA."""
+    return "memory_gate" in name or "memory_beta" in name or "lora_" in name
 
 
 def base_fingerprint(lm: nn.Module) -> str:
@@ -81,7 +86,7 @@ class InfiniModel(nn.Module):
         digest.update(json.dumps(asdict(self.config), sort_keys=True).encode())
         with torch.no_grad():
             for name, param in self.lm.named_parameters():
-                if "memory_gate" in name or "lora_" in name:
+                if is_trainable_name(name):
                     digest.update(name.encode())
                     digest.update(param.detach().float().cpu().numpy().tobytes())
         return digest.hexdigest()[:32]

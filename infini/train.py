@@ -22,15 +22,16 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from .adapter import add_lora, is_trainable_name, save_adapter, trainable_state
+from .adapter import add_lora, save_adapter, trainable_state
+from .gates import head_kinds
 from .loading import load_base_model
-from .model import InfiniConfig, InfiniModel, base_fingerprint
+from .model import InfiniConfig, InfiniModel, base_fingerprint, is_trainable_name
 from .stream import InfiniReader
 from .train_data import IGNORE, SampleMaker, collate
 
 DEFAULTS = {
     "segment_len": 256, "update_rule": "delta", "gate_init": 0.0,
-    "lora_rank": 16, "lora_alpha": 32, "lora_targets": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "lora_rank": 16, "lora_alpha": 32, "lora_targets": ["q_proj", "k_proj", "v_proj"],  # memory branch only (attention.project)
     "lr_adapter": 3e-4, "lr_gate": 0.01, "weight_decay": 0.0, "warmup_fraction": 0.05,
     "batch_size": 4, "steps": 200, "max_minutes": 80.0,
     "min_segments": 1, "start_max_segments": 4, "max_segments": 8, "curriculum_fraction": 0.6,
@@ -70,8 +71,9 @@ def build_model(recipe: dict, model_path: str | None = None):
 
 
 def make_optimizer(model: InfiniModel, recipe: dict) -> torch.optim.Optimizer:
-    gates = [p for n, p in model.lm.named_parameters() if "memory_gate" in n]
-    adapters = [p for n, p in model.lm.named_parameters() if "lora_" in n]
+    # Scalars per head (gates, the variant's write-strength bias) take the large learning rate.
+    gates = [p for n, p in model.lm.named_parameters() if "memory_gate" in n or "memory_beta.bias" in n]
+    adapters = [p for n, p in model.lm.named_parameters() if "lora_" in n or "memory_beta.weight" in n]
     return torch.optim.AdamW(
         [
             {"params": gates, "lr": recipe["lr_gate"], "weight_decay": 0.0, "base_lr": recipe["lr_gate"]},
@@ -152,7 +154,7 @@ def gate_stats(model: InfiniModel) -> dict:
     return {
         "gate_mean": round(g.mean().item(), 4), "gate_min": round(g.min().item(), 4),
         "gate_max": round(g.max().item(), 4),
-        "memory_heads": int((g > 0.9).sum()), "local_heads": int((g < 0.1).sum()),
+        **{k: v for k, v in head_kinds(g).items() if k != "mixers"},
     }
 
 

@@ -21,16 +21,19 @@ def test_memory_disabled_single_segment_equals_base_model(tiny_llama):
         torch.testing.assert_close(model.logits(hidden), expected, rtol=0, atol=1e-4)
 
 
-def test_untrained_gates_nearly_closed_and_first_segment_close_to_base(tiny_llama):
-    model = convert(tiny_llama)
-    assert model.gate_values().max() < 0.05
+def test_untrained_gates_nearly_closed_and_empty_memory_reads_like_the_base_model(tiny_llama):
+    assert convert(tiny_llama).gate_values().max() < 0.05
     ids = torch.randint(0, 49152, (1, 32), generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
-        hidden, memory = model.segment_hidden(ids, model.empty_memory(1))
         base = tiny_llama(ids).logits
-    assert len(memory) == 3
-    # Empty memory reads zero, so only the (1 - gate) scaling of the local branch differs.
-    assert (model.logits(hidden) - base).abs().max() < 0.2 * base.abs().max()
+        for rule in ("delta", "deltanet"):
+            model = convert(tiny_llama, gate_init=0.0, update_rule=rule)  # gates half open
+            hidden, memory = model.segment_hidden(ids, model.empty_memory(1))
+            assert len(memory) == 3
+            # Nothing written yet: the memory term is left out, not mixed in as zeros.
+            torch.testing.assert_close(model.logits(hidden), base, rtol=0, atol=1e-4)
+            hidden, _ = model.segment_hidden(ids, memory)  # once written, the memory changes the output
+            assert (model.logits(hidden) - base).abs().max() > 1e-2
 
 
 def test_gqa_query_head_reads_its_own_kv_heads_memory(tiny_llama):
@@ -56,8 +59,9 @@ def test_gqa_query_head_reads_its_own_kv_heads_memory(tiny_llama):
             assert sign < 0, f"query head {h} should read KV head 1"
 
 
-def test_bptt_gradient_reaches_first_segment_and_every_gate(tiny_llama):
-    model = convert(tiny_llama, segment_len=16, gate_init=0.0)
+@pytest.mark.parametrize("rule", ["delta", "deltanet"])
+def test_bptt_gradient_reaches_first_segment_and_every_gate(tiny_llama, rule):
+    model = convert(tiny_llama, segment_len=16, gate_init=0.0, update_rule=rule)
     model.train()
     ids = torch.randint(0, 49152, (1, 48), generator=torch.Generator().manual_seed(3))
     embeds = model.lm.model.embed_tokens
@@ -76,6 +80,8 @@ def test_bptt_gradient_reaches_first_segment_and_every_gate(tiny_llama):
     assert captured["first"].grad[0, 3].abs().sum() > 0  # a first-segment token's embedding
     for layer in model.attention_layers():
         assert layer.memory_gate.grad is not None and (layer.memory_gate.grad != 0).all()
+        if rule == "deltanet":  # the write strength learns from what later segments read
+            assert layer.memory_beta.weight.grad.abs().sum() > 0
 
 
 def test_checkpointed_bptt_gives_the_same_gradients(tiny_llama):
@@ -90,8 +96,9 @@ def test_checkpointed_bptt_gives_the_same_gradients(tiny_llama):
     torch.testing.assert_close(grads[0], grads[1])
 
 
-def test_memory_stays_finite_over_500_segments(tiny_llama):
-    model = convert(tiny_llama, gate_init=0.0)
+@pytest.mark.parametrize("rule", ["delta", "deltanet"])
+def test_memory_stays_finite_over_500_segments(tiny_llama, rule):
+    model = convert(tiny_llama, gate_init=0.0, update_rule=rule)
     memory = model.empty_memory(1)
     g = torch.Generator().manual_seed(5)
     with torch.no_grad():
@@ -158,3 +165,24 @@ def test_save_load_round_trip_exact_and_truncated_file_error(reader, tmp_path):
     path.write_bytes(data)
     with pytest.raises(StateFileError, match="different model"):
         MemoryState.load(path, expected_fingerprint="0" * 32)
+
+
+def test_lora_adapters_change_the_memory_branch_only(tiny_llama):
+    from infini.adapter import add_lora
+
+    model = convert(tiny_llama, gate_init=0.0, update_rule="deltanet")
+    plain_memory = None
+    ids = torch.randint(0, 49152, (1, 24), generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        _, plain_memory = model.segment_hidden(ids, model.empty_memory(1))
+        add_lora(model, rank=4, alpha=8, targets=["q_proj", "k_proj", "v_proj"])
+        for name, param in model.lm.named_parameters():
+            if "lora_B" in name:  # peft starts B at zero; make the adapters do something
+                param.normal_(0, 0.5, generator=torch.Generator().manual_seed(8))
+        base = tiny_llama(ids).logits
+        hidden, memory = model.segment_hidden(ids, model.empty_memory(1))
+        torch.testing.assert_close(model.logits(hidden), base, rtol=0, atol=1e-4)  # empty memory: base model
+        hidden, _ = model.segment_hidden(ids, memory=None)
+        torch.testing.assert_close(model.logits(hidden), base, rtol=0, atol=1e-4)  # memory off: base model
+    # What the adapters change is what is written to (and read from) memory.
+    assert max((M - P).abs().max() for (M, _), (P, _) in zip(memory, plain_memory)) > 1e-3

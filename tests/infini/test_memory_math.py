@@ -1,7 +1,7 @@
 """Eq. 7-9 against a naive per-token float64 reference written independently of the einsum code."""
 import torch
 
-from infini.attention import MEMORY_EPS, memory_read, memory_update, sigma
+from infini.attention import MEMORY_EPS, deltanet_update, memory_read, memory_update, sigma, unit
 
 
 def elu_plus_one(x):
@@ -70,3 +70,50 @@ def test_empty_memory_reads_zero():
     q, _, _, M, z = random_case()
     out = memory_read(sigma(q), torch.zeros_like(M), torch.zeros_like(z))
     assert torch.count_nonzero(out) == 0
+
+
+def naive_deltanet(k, v, beta, M):  # k, v (T, d), beta (T,): one token at a time, unit-length keys
+    M = M.clone()
+    for t in range(k.shape[0]):
+        key = k[t] / k[t].norm()
+        M += beta[t] * torch.outer(key, v[t] - key @ M)
+    return M
+
+
+def test_deltanet_variant_closed_form_matches_token_by_token_loop():
+    _, k, v, M, _ = random_case(T=9)
+    beta = torch.rand(k.shape[:3], generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    M_new = deltanet_update(unit(k), v, beta, M)
+    for b in range(k.shape[0]):
+        for g in range(k.shape[1]):
+            torch.testing.assert_close(M_new[b, g], naive_deltanet(k[b, g], v[b, g], beta[b, g], M[b, g]))
+
+
+def test_deltanet_variant_keeps_a_needle_under_repeated_filler():
+    # A needle, then the same filler segment 50 times. Variant: filler writes never touch what M returns
+    # for directions orthogonal to the filler keys, and once the filler is stored a pass writes nothing.
+    # Paper's rule (Eq. 9 with z): the denominator keeps growing, so the needle's read drifts with length.
+    g = torch.Generator().manual_seed(2)
+    d, F_ = 64, 6  # the head dim of SmolLM2
+    f64 = dict(dtype=torch.float64)
+    needle_k, needle_v = torch.randn(1, 1, 1, d, generator=g, **f64), torch.randn(1, 1, 1, d, generator=g, **f64)
+    filler_k, filler_v = torch.randn(1, 1, F_, d, generator=g, **f64), torch.randn(1, 1, F_, d, generator=g, **f64)
+    ones = torch.ones(1, 1, F_, **f64)
+    M = deltanet_update(unit(needle_k), needle_v, torch.ones(1, 1, 1, **f64), torch.zeros(1, 1, d, d, **f64))
+    basis = torch.linalg.qr(filler_k[0, 0].T).Q  # (d, F_) spans the filler keys
+    off_filler = needle_k[0, 0, 0] - basis @ (basis.T @ needle_k[0, 0, 0])
+    before = off_filler @ M[0, 0]
+    for _ in range(50):
+        previous, M = M, deltanet_update(unit(filler_k), filler_v, ones, M)
+    torch.testing.assert_close(off_filler @ M[0, 0], before)
+    torch.testing.assert_close(M, previous, rtol=0, atol=1e-6)
+    torch.testing.assert_close(unit(filler_k) @ M, filler_v)  # the filler is stored exactly
+
+    sk_n, sk_f = sigma(needle_k), sigma(filler_k)
+    Mp, zp = memory_update(sk_n, needle_v, torch.zeros(1, 1, d, d, **f64), torch.zeros(1, 1, d, **f64), "delta")
+    errors = []
+    for _ in range(50):
+        Mp, zp = memory_update(sk_f, filler_v, Mp, zp, "delta")
+        errors.append(((memory_read(sk_n.unsqueeze(2), Mp, zp).squeeze(2) - needle_v).norm() / needle_v.norm()).item())
+    variant_error = ((unit(needle_k) @ M - needle_v).norm() / needle_v.norm()).item()
+    assert variant_error < 0.5 < errors[-1]
