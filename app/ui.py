@@ -117,7 +117,8 @@ def build(workbench: Workbench) -> gr.Blocks:
         with gr.Accordion("Settings", open=False):
             top_k = gr.Slider(1, 10, value=3, step=1, label="top-k chunks")
             chunk_tokens = gr.Slider(50, 400, value=100, step=10, label="chunk size (tokens)")
-            segment_len = gr.Slider(128, 2048, value=512, step=128, label="Infini segment length (tokens)")
+            trained_len = workbench.pipelines["infini"].reader.segment_len  # what the loaded adapter was trained with
+            segment_len = gr.Slider(128, 2048, value=trained_len, step=128, label="Infini segment length (tokens)")
             max_new_tokens = gr.Slider(8, 256, value=64, step=8, label="max new tokens")
         settings = [top_k, chunk_tokens, segment_len, max_new_tokens]
         with gr.Row():

@@ -22,7 +22,7 @@ from eval.runner import generate_cases, parse_length  # noqa: E402
 from eval.scorers import score  # noqa: E402
 from infini.pipeline import InfiniPipeline  # noqa: E402
 from infini.stream import InfiniReader  # noqa: E402
-from infini.train import build_model  # noqa: E402
+from infini.train import DEFAULTS, build_model  # noqa: E402
 
 
 def main(argv=None) -> None:
@@ -35,7 +35,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     run = Path(args.run)
-    recipe = json.loads((run / "recipe.json").read_text())
+    recipe = {**DEFAULTS, **json.loads((run / "recipe.json").read_text())}
     recipe["device"] = "cpu"
     model, tokenizer = build_model(recipe)
     params = {n[len("param."):]: t for n, t in load_file(str(run / "checkpoint.safetensors")).items() if n.startswith("param.")}

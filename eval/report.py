@@ -102,6 +102,15 @@ def write_report(directory: str | Path) -> Path:
              "| task | length | pipeline | n | score | 95% CI |", "|---|---|---|---|---|---|"]
     lines += [f"| {t['task']} | {t['length']:,} | {t['pipeline']} | {t['n']} | {t['mean']:.2f} | "
               f"{t['ci95_low']:.2f}-{t['ci95_high']:.2f} |" for t in table]
+    lines += ["", "## By needle depth (the paper's Table 3 format: correct / cases)", ""]
+    depths = sorted({r["depth"] for r in rows})
+    lines += ["| task | pipeline | length | " + " | ".join(f"depth {d:g}%" for d in depths) + " |",
+              "|---|---|---|" + "---|" * len(depths)]
+    for (task, pipeline, length), group in grouped(rows, "task", "pipeline", "length").items():
+        by_depth = grouped(group, "depth")
+        cells = [f"{sum(r['score'] for r in by_depth[(d,)]):g}/{len(by_depth[(d,)])}" if (d,) in by_depth else "-"
+                 for d in depths]
+        lines.append(f"| {task} | {pipeline} | {length:,} | " + " | ".join(cells) + " |")
     lines += ["", "## Latency and memory per pipeline", "",
               "| pipeline | cases | mean ingest s | mean answer s | mean tokens read | mean state/index bytes | peak RSS MB |",
               "|---|---|---|---|---|---|---|"]

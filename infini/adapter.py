@@ -38,6 +38,17 @@ def save_adapter(model: InfiniModel, path: str | os.PathLike, card: dict) -> Non
     path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
 
 
+def update_card(path: str | os.PathLike, **fields) -> dict:
+    """Add fields (e.g. the eval table) to an artifact's card, in the JSON file and the safetensors header."""
+    path = Path(path)
+    card = {**read_card(path), **fields}
+    tmp = path.with_suffix(".tmp")
+    save_file(load_file(str(path)), tmp, metadata={"card": json.dumps(card)})
+    os.replace(tmp, path)
+    path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    return card
+
+
 def read_card(path: str | os.PathLike) -> dict:
     return json.loads(Path(path).with_suffix(".json").read_text())
 

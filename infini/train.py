@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from .adapter import add_lora, save_adapter, trainable_state
+from .adapter import add_lora, read_card, save_adapter, trainable_state
 from .gates import head_kinds
 from .loading import load_base_model
 from .model import InfiniConfig, InfiniModel, base_fingerprint, is_trainable_name
@@ -38,6 +38,7 @@ DEFAULTS = {
     "tail_min": 48, "no_memory_share": 0.05, "last_segment_share": 0.2,
     "task_mix": {"passkey": 0.4, "niah": 0.4, "language_modelling": 0.2},
     "dtype": "float32", "device": "cpu", "seed": 0, "checkpoint_every": 25,
+    "init_adapter": None,  # start from a trained artifact (a second stage with longer samples)
 }
 
 
@@ -63,6 +64,11 @@ def build_model(recipe: dict, model_path: str | None = None):
     config = InfiniConfig(recipe["segment_len"], recipe["update_rule"], recipe["gate_init"])
     model = InfiniModel(lm, config)
     add_lora(model, recipe["lora_rank"], recipe["lora_alpha"], recipe["lora_targets"])
+    if recipe["init_adapter"]:
+        card = read_card(recipe["init_adapter"])
+        if card["infini"]["update_rule"] != recipe["update_rule"] or card["lora"]["rank"] != recipe["lora_rank"]:
+            raise SystemExit(f"{recipe['init_adapter']} was trained with other settings: {card['infini']}, {card['lora']}")
+        model.lm.load_state_dict(load_file(recipe["init_adapter"]), strict=False)
     for name, param in model.lm.named_parameters():
         param.requires_grad_(is_trainable_name(name))
         if is_trainable_name(name):

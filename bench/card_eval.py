@@ -1,0 +1,48 @@
+"""Write the evidence measured by bench/memory_evidence.sh into the artifact's JSON card.
+
+    python bench/card_eval.py [ADAPTER] [EVIDENCE_DIR]
+
+The card gets, per task, pipeline and length, correct/cases at each needle depth, plus the
+perplexity and gate-statistics results, and the command that measured them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from eval.report import grouped, read_results  # noqa: E402
+from infini.adapter import DEFAULT_ADAPTER, update_card  # noqa: E402
+from infini.gates import gate_matrix, head_kinds  # noqa: E402
+
+
+def depth_table(directory: Path) -> dict:
+    table: dict = {}
+    for (task, pipeline, length, depth), group in grouped(read_results(directory), "task", "pipeline", "length", "depth").items():
+        cell = table.setdefault(task, {}).setdefault(pipeline, {}).setdefault(str(length), {})
+        cell[f"depth_{depth:g}"] = f"{sum(r['score'] for r in group):g}/{len(group)}"
+    return table
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("adapter", nargs="?", default=str(DEFAULT_ADAPTER))
+    parser.add_argument("evidence", nargs="?", default="bench/results/memory-cpu")
+    args = parser.parse_args(argv)
+    evidence = Path(args.evidence)
+    results: dict = {"measured_by": f"bench/memory_evidence.sh {args.adapter} {evidence}", "evidence_dir": str(evidence)}
+    for name in ("passkey", "untrained", "niah"):
+        if (evidence / name / "results.jsonl").exists():
+            results[name] = depth_table(evidence / name)
+    if (evidence / "perplexity.json").exists():
+        results["perplexity"] = json.loads((evidence / "perplexity.json").read_text())
+    results["gates"] = head_kinds(gate_matrix(args.adapter))
+    card = update_card(args.adapter, eval=results)
+    print(json.dumps(card["eval"], indent=2))
+
+
+if __name__ == "__main__":
+    main()

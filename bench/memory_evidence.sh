@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Evidence for a trained memory (issue #6), measured with the eval module on this machine's CPU.
+# Every step resumes (eval runs skip cases already in results.jsonl): rerun after an interruption.
+#
+#   bench/memory_evidence.sh [ADAPTER] [OUT] [STEPS]
+#
+# STEPS (comma-separated, default all): gates, perplexity, passkey, passkey128k, untrained, niah.
+# Run one step at a time on a 2-core machine; parallel runs slow each other several-fold.
+set -eu
+ADAPTER=${1:-infini/trained/smollm2-135m-infini.safetensors}
+OUT=${2:-bench/results/memory-cpu}
+STEPS=${3:-gates,perplexity,passkey,passkey128k,untrained,niah}
+PY=${PY:-python}
+SAMPLES=${SAMPLES:-3}
+mkdir -p "$OUT"
+has() { [[ ",$STEPS," == *",$1,"* ]]; }
+
+if has gates; then  # the paper's Figure 3 as a picture, and the head counts
+  $PY -m infini.gates "$ADAPTER" --out "$OUT/gates.png" | tee "$OUT/gates.md"
+fi
+if has perplexity; then  # held-out text, at the segment length the adapter reads with
+  SEG=$($PY -c "import json,sys; print(json.load(open(sys.argv[1].rsplit('.',1)[0]+'.json'))['infini']['segment_len'])" "$ADAPTER")
+  $PY -m infini.perplexity --adapter "$ADAPTER" --segment-len "$SEG" --segments 20 --out "$OUT/perplexity.json" | tee "$OUT/perplexity.md"
+fi
+EVAL="$PY -m eval run --seed 0 --max-new-tokens 16"
+if has passkey; then  # Table 3 of the paper: needle at the start, middle and end
+  $EVAL --tasks passkey --lengths 8k,32k --depths 0,50,100 --samples "$SAMPLES" --pipelines infini --adapter "$ADAPTER" --out "$OUT/passkey"
+fi
+if has passkey128k; then
+  $EVAL --tasks passkey --lengths 128k --depths 0,50,100 --samples 1 --pipelines infini --adapter "$ADAPTER" --out "$OUT/passkey"
+fi
+if has untrained; then  # the conversions before training, the paper's two update rules
+  $EVAL --tasks passkey --lengths 8k --depths 0,50,100 --samples "$SAMPLES" --pipelines infini_untrained,infini_untrained_linear --out "$OUT/untrained"
+fi
+if has niah; then  # a needle sentence in the Language Reference
+  $EVAL --tasks niah_single --lengths 4k,8k,16k,32k --depths 0,50,100 --samples 2 --pipelines infini --adapter "$ADAPTER" --out "$OUT/niah"
+fi
+for dir in passkey untrained niah; do
+  [ -f "$OUT/$dir/results.jsonl" ] && $PY -m eval report "$OUT/$dir" > /dev/null
+done
+echo "results in $OUT"

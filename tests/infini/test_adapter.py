@@ -1,0 +1,36 @@
+import copy
+import json
+
+import torch
+from safetensors import safe_open
+
+from infini import InfiniConfig, InfiniModel
+from infini.adapter import add_lora, load_adapter, read_card, save_adapter, update_card
+from infini.gates import gate_matrix, head_kinds
+
+
+def test_artifact_round_trip_card_update_and_gate_counts(tiny_llama, tmp_path):
+    model = InfiniModel(copy.deepcopy(tiny_llama), InfiniConfig(segment_len=16, update_rule="deltanet", gate_init=0.0))
+    add_lora(model, rank=2, alpha=4, targets=["q_proj", "k_proj", "v_proj"])
+    layers = model.attention_layers()
+    with torch.no_grad():  # layer 0: two memory heads, one local head; layer 2: all local
+        layers[0].memory_gate[:] = torch.tensor([5.0, 5.0, -5.0, 0.0, 0.0, 0.0])
+        layers[2].memory_gate[:] = -5.0
+        layers[1].memory_beta.bias[:] = 1.5
+    path = tmp_path / "a.safetensors"
+    save_adapter(model, path, {"infini": {"segment_len": 16, "update_rule": "deltanet", "gate_init": 0.0},
+                               "lora": {"rank": 2, "alpha": 4, "targets": ["q_proj", "k_proj", "v_proj"]}})
+
+    gates = gate_matrix(path)
+    assert gates.shape == (3, 6)
+    assert head_kinds(gates) == {"memory_heads": 2, "local_heads": 7, "mixers": 9}
+
+    update_card(path, eval={"passkey": "3/3"})
+    assert read_card(path)["eval"] == {"passkey": "3/3"}
+    with safe_open(str(path), framework="pt") as handle:
+        assert json.loads(handle.metadata()["card"])["eval"] == {"passkey": "3/3"}
+
+    loaded = load_adapter(copy.deepcopy(tiny_llama), path)
+    assert loaded.config.update_rule == "deltanet"
+    torch.testing.assert_close(loaded.gate_values(), gates)
+    torch.testing.assert_close(loaded.attention_layers()[1].memory_beta.bias.detach(), torch.full((2,), 1.5))
