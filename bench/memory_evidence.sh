@@ -4,12 +4,12 @@
 #
 #   bench/memory_evidence.sh [ADAPTER] [OUT] [STEPS]
 #
-# STEPS (comma-separated, default all): gates, perplexity, passkey, passkey128k, untrained, niah.
+# STEPS (comma-separated, default all): gates, perplexity, short, passkey, untrained, niah, passkey128k.
 # Run one step at a time on a 2-core machine; parallel runs slow each other several-fold.
 set -eu
 ADAPTER=${1:-infini/trained/smollm2-135m-infini.safetensors}
 OUT=${2:-bench/results/memory-cpu}
-STEPS=${3:-gates,perplexity,passkey,passkey128k,untrained,niah}
+STEPS=${3:-gates,perplexity,short,passkey,untrained,niah,passkey128k}
 PY=${PY:-python}
 SAMPLES=${SAMPLES:-3}
 mkdir -p "$OUT"
@@ -23,8 +23,12 @@ if has perplexity; then  # held-out text, at the segment length the adapter read
   $PY -m infini.perplexity --adapter "$ADAPTER" --segment-len "$SEG" --segments 20 --out "$OUT/perplexity.json" | tee "$OUT/perplexity.md"
 fi
 EVAL="$PY -m eval run --seed 0 --max-new-tokens 16"
+if has short; then  # the lengths the CPU recipe trained on (up to 24 x 128 tokens) and just beyond
+  $EVAL --tasks passkey --lengths 1k,2k,4k --depths 0,50,100 --samples 2 --pipelines infini --adapter "$ADAPTER" --out "$OUT/passkey"
+fi
 if has passkey; then  # Table 3 of the paper: needle at the start, middle and end
-  $EVAL --tasks passkey --lengths 8k,32k --depths 0,50,100 --samples "$SAMPLES" --pipelines infini --adapter "$ADAPTER" --out "$OUT/passkey"
+  $EVAL --tasks passkey --lengths 8k --depths 0,50,100 --samples "$SAMPLES" --pipelines infini --adapter "$ADAPTER" --out "$OUT/passkey"
+  $EVAL --tasks passkey --lengths 32k --depths 0,50,100 --samples 2 --pipelines infini --adapter "$ADAPTER" --out "$OUT/passkey"
 fi
 if has passkey128k; then
   $EVAL --tasks passkey --lengths 128k --depths 0,50,100 --samples 1 --pipelines infini --adapter "$ADAPTER" --out "$OUT/passkey"
@@ -33,7 +37,7 @@ if has untrained; then  # the conversions before training, the paper's two updat
   $EVAL --tasks passkey --lengths 8k --depths 0,50,100 --samples "$SAMPLES" --pipelines infini_untrained,infini_untrained_linear --out "$OUT/untrained"
 fi
 if has niah; then  # a needle sentence in the Language Reference
-  $EVAL --tasks niah_single --lengths 4k,8k,16k,32k --depths 0,50,100 --samples 2 --pipelines infini --adapter "$ADAPTER" --out "$OUT/niah"
+  $EVAL --tasks niah_single --lengths 4k,8k,16k,32k --depths 0,50,100 --samples 1 --pipelines infini --adapter "$ADAPTER" --out "$OUT/niah"
 fi
 for dir in passkey untrained niah; do
   [ -f "$OUT/$dir/results.jsonl" ] && $PY -m eval report "$OUT/$dir" > /dev/null
