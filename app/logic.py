@@ -250,14 +250,12 @@ def sources_markdown(result: AnswerResult) -> str:
 
 def memory_figure(infini_pipeline, handle):
     """Gate per layer and head (which heads read memory) beside the memory norm per layer."""
+    from infini.gates import gate_heatmap
+
     gates = infini_pipeline.reader.model.gate_values().numpy()
     norms = [float(M.norm()) for M, _ in handle.state.memory]
     fig, (left, right) = plt.subplots(1, 2, figsize=(8, 4.2), gridspec_kw={"width_ratios": [3, 2]})
-    image = left.imshow(gates, aspect="auto", cmap="viridis", vmin=0, vmax=1)
-    left.set_xlabel("query head")
-    left.set_ylabel("layer")
-    left.set_title("gate sigmoid(beta): 1 = reads memory")
-    fig.colorbar(image, ax=left, fraction=0.05)
+    gate_heatmap(fig, left, gates)
     right.barh(range(len(norms)), norms, color="tab:blue")
     right.invert_yaxis()
     right.set_xlabel("||M|| (Frobenius)")

@@ -1,6 +1,6 @@
 """Write the evidence measured by bench/memory_evidence.sh into the artifact's JSON card.
 
-    python bench/card_eval.py [ADAPTER] [EVIDENCE_DIR]
+    python bench/card_eval.py ADAPTER [EVIDENCE_DIR]
 
 The card gets, per task, pipeline and length, correct/cases at each needle depth, plus the
 perplexity and gate-statistics results, and the command that measured them.
@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eval.report import grouped, read_results  # noqa: E402
-from infini.adapter import DEFAULT_ADAPTER, update_card  # noqa: E402
+from infini.adapter import update_card  # noqa: E402
 from infini.gates import gate_matrix, head_kinds  # noqa: E402
 
 
@@ -29,7 +29,7 @@ def depth_table(directory: Path) -> dict:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("adapter", nargs="?", default=str(DEFAULT_ADAPTER))
+    parser.add_argument("adapter")
     parser.add_argument("evidence", nargs="?", default="bench/results/memory-cpu")
     args = parser.parse_args(argv)
     evidence = Path(args.evidence)

@@ -7,7 +7,7 @@
 # STEPS (comma-separated, default all): gates, perplexity, short, passkey, untrained, niah, passkey128k.
 # Run one step at a time on a 2-core machine; parallel runs slow each other several-fold.
 set -eu
-ADAPTER=${1:-infini/trained/smollm2-135m-infini.safetensors}
+ADAPTER=${1:-infini/trained/smollm2-135m-deltanet-cpu.safetensors}
 OUT=${2:-bench/results/memory-cpu}
 STEPS=${3:-gates,perplexity,short,passkey,untrained,niah,passkey128k}
 PY=${PY:-python}
@@ -30,14 +30,14 @@ if has passkey; then  # Table 3 of the paper: needle at the start, middle and en
   $EVAL --tasks passkey --lengths 8k --depths 0,50,100 --samples "$SAMPLES" --pipelines infini --adapter "$ADAPTER" --out "$OUT/passkey"
   $EVAL --tasks passkey --lengths 32k --depths 0,50,100 --samples 2 --pipelines infini --adapter "$ADAPTER" --out "$OUT/passkey"
 fi
-if has passkey128k; then
-  $EVAL --tasks passkey --lengths 128k --depths 0,50,100 --samples 1 --pipelines infini --adapter "$ADAPTER" --out "$OUT/passkey"
-fi
 if has untrained; then  # the conversions before training, the paper's two update rules
   $EVAL --tasks passkey --lengths 8k --depths 0,50,100 --samples "$SAMPLES" --pipelines infini_untrained,infini_untrained_linear --out "$OUT/untrained"
 fi
 if has niah; then  # a needle sentence in the Language Reference
   $EVAL --tasks niah_single --lengths 4k,8k,16k,32k --depths 0,50,100 --samples 1 --pipelines infini --adapter "$ADAPTER" --out "$OUT/niah"
+fi
+if has passkey128k; then
+  $EVAL --tasks passkey --lengths 128k --depths 0,50,100 --samples 1 --pipelines infini --adapter "$ADAPTER" --out "$OUT/passkey"
 fi
 for dir in passkey untrained niah; do
   [ -f "$OUT/$dir/results.jsonl" ] && $PY -m eval report "$OUT/$dir" > /dev/null

@@ -37,6 +37,15 @@ def head_kinds(gates: torch.Tensor) -> dict[str, int]:
     return {"memory_heads": memory, "local_heads": local, "mixers": gates.numel() - memory - local}
 
 
+def gate_heatmap(fig, ax, values) -> None:
+    """(layers, heads) gate values as a heatmap on `ax` (shared with the app's memory picture)."""
+    image = ax.imshow(values, aspect="auto", cmap="coolwarm", vmin=0, vmax=1)
+    ax.set_xlabel("query head")
+    ax.set_ylabel("layer")
+    ax.set_title("gate sigmoid(beta): 1 = memory, 0 = local")
+    fig.colorbar(image, ax=ax, fraction=0.05)
+
+
 def gate_figure(gates: torch.Tensor, title: str = ""):
     import matplotlib
 
@@ -46,11 +55,7 @@ def gate_figure(gates: torch.Tensor, title: str = ""):
     values = gates.numpy()
     kinds = [((row > MEMORY_HEAD).sum(), (row < LOCAL_HEAD).sum()) for row in values]
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 5), gridspec_kw={"width_ratios": [3, 2]})
-    image = left.imshow(values, aspect="auto", cmap="coolwarm", vmin=0, vmax=1)
-    left.set_xlabel("query head")
-    left.set_ylabel("layer")
-    left.set_title("gate sigmoid(beta): 1 = memory, 0 = local")
-    fig.colorbar(image, ax=left, fraction=0.05)
+    gate_heatmap(fig, left, values)
     layers = range(len(values))
     memory = [m for m, _ in kinds]
     local = [lo for _, lo in kinds]
