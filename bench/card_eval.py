@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from eval.report import grouped, read_results  # noqa: E402
+from eval.report import correct_of, grouped, read_results  # noqa: E402
 from infini.adapter import update_card  # noqa: E402
 from infini.gates import gate_matrix, head_kinds  # noqa: E402
 
@@ -23,7 +23,7 @@ def depth_table(directory: Path) -> dict:
     table: dict = {}
     for (task, pipeline, length, depth), group in grouped(read_results(directory), "task", "pipeline", "length", "depth").items():
         cell = table.setdefault(task, {}).setdefault(pipeline, {}).setdefault(str(length), {})
-        cell[f"depth_{depth:g}"] = f"{sum(r['score'] for r in group):g}/{len(group)}"
+        cell[f"depth_{depth:g}"] = correct_of(group)
     return table
 
 

@@ -43,6 +43,11 @@ def grouped(rows: list[dict], *keys: str) -> dict[tuple, list[dict]]:
                                                              for x in item[0])))
 
 
+def correct_of(group: list[dict]) -> str:
+    """'correct/cases' of a group of results (partial scores add up)."""
+    return f"{sum(r['score'] for r in group):g}/{len(group)}"
+
+
 def heatmap(rows: list[dict], task: str, pipeline: str, path: Path) -> None:
     lengths = sorted({r["length"] for r in rows})
     depths = sorted({r["depth"] for r in rows})
@@ -108,8 +113,7 @@ def write_report(directory: str | Path) -> Path:
               "|---|---|---|" + "---|" * len(depths)]
     for (task, pipeline, length), group in grouped(rows, "task", "pipeline", "length").items():
         by_depth = grouped(group, "depth")
-        cells = [f"{sum(r['score'] for r in by_depth[(d,)]):g}/{len(by_depth[(d,)])}" if (d,) in by_depth else "-"
-                 for d in depths]
+        cells = [correct_of(by_depth[(d,)]) if (d,) in by_depth else "-" for d in depths]
         lines.append(f"| {task} | {pipeline} | {length:,} | " + " | ".join(cells) + " |")
     lines += ["", "## Latency and memory per pipeline", "",
               "| pipeline | cases | mean ingest s | mean answer s | mean tokens read | mean state/index bytes | peak RSS MB |",

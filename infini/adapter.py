@@ -64,11 +64,16 @@ def load_adapter(lm, path: str | os.PathLike) -> InfiniModel:
     lora = card.get("lora")
     if lora:
         add_lora(model, lora["rank"], lora["alpha"], lora["targets"])
+    load_trained_weights(model, path)
+    model.lm.eval()
+    return model
+
+
+def load_trained_weights(model: InfiniModel, path: str | os.PathLike) -> None:
+    """Gates, write strengths and LoRA from an artifact into a model built with the same settings."""
     weights = load_file(str(path))
     missing = [n for n, _ in model.lm.named_parameters() if is_trainable_name(n) and n not in weights]
     unexpected = set(weights) - {n for n, _ in model.lm.named_parameters()}
     if missing or unexpected:
         raise ValueError(f"{path} does not fit this model: missing {missing[:3]}, unexpected {sorted(unexpected)[:3]}")
     model.lm.load_state_dict(weights, strict=False)
-    model.lm.eval()
-    return model

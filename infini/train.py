@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from .adapter import add_lora, read_card, save_adapter, trainable_state
+from .adapter import add_lora, load_trained_weights, read_card, save_adapter, trainable_state
 from .gates import head_kinds
 from .loading import load_base_model
 from .model import InfiniConfig, InfiniModel, base_fingerprint, is_trainable_name
@@ -68,7 +68,7 @@ def build_model(recipe: dict, model_path: str | None = None):
         card = read_card(recipe["init_adapter"])
         if card["infini"]["update_rule"] != recipe["update_rule"] or card["lora"]["rank"] != recipe["lora_rank"]:
             raise SystemExit(f"{recipe['init_adapter']} was trained with other settings: {card['infini']}, {card['lora']}")
-        model.lm.load_state_dict(load_file(recipe["init_adapter"]), strict=False)
+        load_trained_weights(model, recipe["init_adapter"])
     for name, param in model.lm.named_parameters():
         param.requires_grad_(is_trainable_name(name))
         if is_trainable_name(name):
@@ -135,14 +135,18 @@ def save_checkpoint(path: Path, model, optimizer, step: int, elapsed: float) -> 
     tmp.replace(path)
 
 
+def checkpoint_params(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The trained parameters of a checkpoint (its other entries are optimiser state)."""
+    return {n[len("param."):]: t for n, t in tensors.items() if n.startswith("param.")}
+
+
 def load_checkpoint(path: Path, model, optimizer) -> tuple[int, float]:
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as handle:
         meta = handle.metadata()
     tensors = load_file(str(path))
-    params = {n[len("param."):]: t for n, t in tensors.items() if n.startswith("param.")}
-    model.lm.load_state_dict(params, strict=False)
+    model.lm.load_state_dict(checkpoint_params(tensors), strict=False)
     for gi, group in enumerate(optimizer.param_groups):
         for pi, p in enumerate(group["params"]):
             state = {}
