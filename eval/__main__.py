@@ -11,7 +11,8 @@ from .tasks import CasesFileError, load_cases
 PIPELINE_NAMES = ("infini", "infini_untrained", "infini_untrained_linear", "rag")
 
 
-def make_pipelines(names: list[str], model: str | None, adapter: str | None, segment_len: int | None, device: str | None):
+def make_pipelines(names: list[str], model: str | None, adapter: str | None, segment_len: int | None, device: str | None,
+                   read_cap: bool | None = None):
     """Load the base model once; each pipeline converts its own copy."""
     import torch
 
@@ -28,7 +29,9 @@ def make_pipelines(names: list[str], model: str | None, adapter: str | None, seg
         if name not in PIPELINE_NAMES:
             raise SystemExit(f"unknown pipeline {name!r}; expected one of {PIPELINE_NAMES}")
         if name == "infini":
-            pipelines[name] = InfiniPipeline.load(adapter=adapter, segment_len=segment_len, base=(copy.deepcopy(lm), tokenizer))
+            pipelines[name] = InfiniPipeline.load(
+                adapter=adapter, segment_len=segment_len, base=(copy.deepcopy(lm), tokenizer), read_cap=read_cap
+            )
         elif name.startswith("infini_untrained"):
             rule = "linear" if name.endswith("linear") else "delta"
             config = InfiniConfig(segment_len=segment_len or InfiniConfig.segment_len, update_rule=rule)
@@ -56,6 +59,8 @@ def main(argv=None) -> None:
     run_p.add_argument("--model", help="base model: checkpoint folder or .gguf")
     run_p.add_argument("--adapter", default="default", help="trained gates/adapters for 'infini' ('none' for untrained)")
     run_p.add_argument("--segment-len", type=int, help="Infini segment length (default: the adapter's)")
+    run_p.add_argument("--read-cap", choices=("on", "off"),
+                       help="cap the memory read at the local read's scale (default: as the adapter was trained)")
     run_p.add_argument("--max-new-tokens", type=int, default=32)
     run_p.add_argument("--device")
     run_p.add_argument("--cases", help="a JSON Lines file of your own cases (instead of --tasks)")
@@ -81,7 +86,8 @@ def main(argv=None) -> None:
             with open(args.haystack, encoding="utf-8", errors="replace") as handle:
                 haystack = handle.read()
         adapter = None if args.adapter == "none" else args.adapter
-        pipelines, tokenizer = make_pipelines(args.pipelines.split(","), args.model, adapter, args.segment_len, args.device)
+        pipelines, tokenizer = make_pipelines(args.pipelines.split(","), args.model, adapter, args.segment_len, args.device,
+                                             None if args.read_cap is None else args.read_cap == "on")
         if args.cases:
             cases = load_cases(args.cases)
         else:

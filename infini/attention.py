@@ -119,6 +119,22 @@ def project(proj: nn.Module, x: torch.Tensor, adapted: bool) -> tuple[torch.Tens
     return base, with_adapters
 
 
+def cap_to(memory_attn: torch.Tensor, local_attn: torch.Tensor) -> torch.Tensor:
+    """Variant, not the paper's: scale each head's memory read down to the local read's RMS, never up.
+
+    Why: the memory's norm keeps growing as more text is written (bench/memory_drift.py), so at
+    lengths beyond training the read is louder than anything the next layers saw, and it garbles
+    even answers that sit in the local segment. A weak read (nothing stored along the query)
+    stays weak; only a loud one is brought back to the head's usual scale.
+
+    memory_attn, local_attn (B, Hq, T, d) -> (B, Hq, T, d)
+    """
+    # The epsilon inside the root: an empty read (first segment) would otherwise give sqrt'(0) = inf.
+    memory_rms = (memory_attn.pow(2).mean(dim=-1, keepdim=True) + MEMORY_EPS).sqrt()
+    local_rms = (local_attn.pow(2).mean(dim=-1, keepdim=True) + MEMORY_EPS).sqrt()
+    return memory_attn * (local_rms / memory_rms).clamp(max=1.0)
+
+
 def local_attention(q_rot: torch.Tensor, k_rot: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Causal softmax attention inside the segment (A_dot), as the base model computes it.
 
@@ -135,7 +151,10 @@ def local_attention(q_rot: torch.Tensor, k_rot: torch.Tensor, v: torch.Tensor) -
 class InfiniAttention(nn.Module):
     """Drop-in replacement for a Llama attention module; reuses its projections unchanged."""
 
-    def __init__(self, base_attention: nn.Module, layer_idx: int, update_rule: str = "delta", gate_init: float = -4.0):
+    def __init__(
+        self, base_attention: nn.Module, layer_idx: int, update_rule: str = "delta", gate_init: float = -4.0,
+        read_cap: bool = False,
+    ):
         super().__init__()
         if update_rule not in UPDATE_RULES:
             raise ValueError(f"unknown memory update rule {update_rule!r}; expected one of {UPDATE_RULES}")
@@ -146,6 +165,7 @@ class InfiniAttention(nn.Module):
         self.num_kv_heads = config.num_key_value_heads
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
         self.update_rule = update_rule
+        self.read_cap = read_cap
         # The pretrained projections, under their original names so checkpoints and LoRA targets match.
         self.q_proj, self.k_proj, self.v_proj, self.o_proj = (
             base_attention.q_proj, base_attention.k_proj, base_attention.v_proj, base_attention.o_proj,
@@ -192,6 +212,8 @@ class InfiniAttention(nn.Module):
             else:
                 sigma_q = sigma(q_mem.float()).view(B, G, R, T, d)
                 memory_attn = memory_read(sigma_q, M, z).reshape(B, self.num_heads, T, d)  # Eq. 7
+            if self.read_cap:
+                memory_attn = cap_to(memory_attn, attn.float())
             gate = torch.sigmoid(self.memory_gate.float()).view(1, self.num_heads, 1, 1)
             # Nothing written yet (M_0 = 0; Eq. 7 is then 0/0): no memory term, so a first segment or a
             # short question without a document reads exactly as in the base model.

@@ -24,6 +24,7 @@ class InfiniConfig:
     segment_len: int = 512
     update_rule: str = "delta"  # "delta" (Eq. 9), "linear" (Eq. 8) or the variant "deltanet" (see attention.py)
     gate_init: float = -4.0
+    read_cap: bool = False  # variant: the memory read no louder than the local read (attention.cap_to)
 
 
 ARCHITECTURE_KEYS = (
@@ -55,7 +56,9 @@ class InfiniModel(nn.Module):
         self.context = SegmentContext()
         decoder = lm.model
         for idx, layer in enumerate(decoder.layers):
-            attention = InfiniAttention(layer.self_attn, idx, self.config.update_rule, self.config.gate_init)
+            attention = InfiniAttention(
+                layer.self_attn, idx, self.config.update_rule, self.config.gate_init, self.config.read_cap
+            )
             attention.context = self.context
             layer.self_attn = attention
         base = lm.config

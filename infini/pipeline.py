@@ -25,12 +25,24 @@ class InfiniHandle:
     ingest_s: float
 
 
-def build_infini_model(lm, adapter: str | Path | None = "default", segment_len: int | None = None) -> InfiniModel:
+def build_infini_model(lm, adapter: str | Path | None = "default", segment_len: int | None = None,
+                       read_cap: bool | None = None) -> InfiniModel:
     """Convert `lm`, with the trained gates and adapters unless adapter is None.
 
     "default" means the committed artifact, used only when it was trained on this base model.
-    segment_len overrides the length the adapter was trained with (reading with longer segments).
+    segment_len overrides the length the adapter was trained with (reading with longer segments);
+    read_cap overrides whether the memory read is capped (attention.cap_to), e.g. to measure the
+    cap on an adapter trained without it.
     """
+    model = _convert(lm, adapter, segment_len)
+    if read_cap is not None:
+        model.config.read_cap = read_cap
+        for attention in model.attention_layers():
+            attention.read_cap = read_cap
+    return model
+
+
+def _convert(lm, adapter: str | Path | None, segment_len: int | None) -> InfiniModel:
     path = DEFAULT_ADAPTER if adapter == "default" else adapter
     if path is not None and Path(path).exists():
         card = read_card(path)
@@ -56,12 +68,13 @@ class InfiniPipeline:
 
     @classmethod
     def load(cls, model: str | None = None, adapter: str | Path | None = "default", segment_len: int | None = None,
-             device: str | None = None, use_memory: bool = True, base=None) -> "InfiniPipeline":
+             device: str | None = None, use_memory: bool = True, base=None,
+             read_cap: bool | None = None) -> "InfiniPipeline":
         """base: an already loaded (lm, tokenizer) pair; it is converted in place, so pass a copy to share."""
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = torch.bfloat16 if device == "cuda" else torch.float32
         lm, tokenizer = base or load_base_model(model, dtype=dtype, device=device)
-        return cls(InfiniReader(build_infini_model(lm, adapter, segment_len), tokenizer, use_memory=use_memory))
+        return cls(InfiniReader(build_infini_model(lm, adapter, segment_len, read_cap), tokenizer, use_memory=use_memory))
 
     def ingest(self, text: str, progress: Progress | None = None, lock=None,
                piece: int = 50_000) -> InfiniHandle:

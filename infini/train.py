@@ -16,6 +16,7 @@ import json
 import math
 import random
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -30,7 +31,7 @@ from .stream import InfiniReader
 from .train_data import IGNORE, SampleMaker, collate
 
 DEFAULTS = {
-    "segment_len": 256, "update_rule": "delta", "gate_init": 0.0,
+    "segment_len": 256, "update_rule": "delta", "gate_init": 0.0, "read_cap": False,
     "lora_rank": 16, "lora_alpha": 32, "lora_targets": ["q_proj", "k_proj", "v_proj"],  # memory branch only (attention.project)
     "lr_adapter": 3e-4, "lr_gate": 0.01, "weight_decay": 0.0, "warmup_fraction": 0.05,
     "batch_size": 4, "steps": 200, "max_minutes": 80.0,
@@ -61,7 +62,7 @@ def load_recipe(path: str | None, overrides: list[str]) -> dict:
 def build_model(recipe: dict, model_path: str | None = None):
     dtype = getattr(torch, recipe["dtype"])
     lm, tokenizer = load_base_model(model_path, dtype=dtype, device=recipe["device"])
-    config = InfiniConfig(recipe["segment_len"], recipe["update_rule"], recipe["gate_init"])
+    config = InfiniConfig(recipe["segment_len"], recipe["update_rule"], recipe["gate_init"], recipe["read_cap"])
     model = InfiniModel(lm, config)
     add_lora(model, recipe["lora_rank"], recipe["lora_alpha"], recipe["lora_targets"])
     if recipe["init_adapter"]:
@@ -228,7 +229,7 @@ def train(recipe: dict, out: Path, model_path: str | None = None, log_every: int
     save_checkpoint(checkpoint_path, model, optimizer, step, time.perf_counter() - started)
     card = {
         "base_model_fingerprint": base_fingerprint(model.lm),
-        "infini": {"segment_len": recipe["segment_len"], "update_rule": recipe["update_rule"], "gate_init": recipe["gate_init"]},
+        "infini": asdict(model.config),
         "lora": {"rank": recipe["lora_rank"], "alpha": recipe["lora_alpha"], "targets": recipe["lora_targets"]},
         "recipe": recipe, "steps": step, "train_seconds": round(time.perf_counter() - started, 1),
         "data": "on-the-fly passkey (Landmark format), RULER-style needles in pydoc_data.topics (first 90%), "

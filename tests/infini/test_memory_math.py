@@ -1,7 +1,7 @@
 """Eq. 7-9 against a naive per-token float64 reference written independently of the einsum code."""
 import torch
 
-from infini.attention import MEMORY_EPS, deltanet_update, memory_read, memory_update, sigma, unit
+from infini.attention import MEMORY_EPS, cap_to, deltanet_update, memory_read, memory_update, sigma, unit
 
 
 def elu_plus_one(x):
@@ -117,3 +117,20 @@ def test_deltanet_variant_keeps_a_needle_under_repeated_filler():
         errors.append(((memory_read(sk_n.unsqueeze(2), Mp, zp).squeeze(2) - needle_v).norm() / needle_v.norm()).item())
     variant_error = ((unit(needle_k) @ M - needle_v).norm() / needle_v.norm()).item()
     assert variant_error < 0.5 < errors[-1]
+
+
+def test_read_cap_brings_loud_reads_to_the_local_scale_and_leaves_quiet_ones():
+    g = torch.Generator().manual_seed(3)
+    local = torch.randn(2, 9, 5, 64, generator=g, dtype=torch.float64)
+    direction = torch.randn(2, 9, 5, 64, generator=g, dtype=torch.float64)
+    local_rms = local.pow(2).mean(-1, keepdim=True).sqrt()
+    direction_rms = direction.pow(2).mean(-1, keepdim=True).sqrt()
+    loud = direction / direction_rms * local_rms * 30  # 30x the local scale
+    quiet = direction / direction_rms * local_rms * 0.2
+    capped = cap_to(loud, local)
+    # Same direction, the local read's RMS (up to the epsilon under the roots).
+    torch.testing.assert_close(capped, loud / 30, rtol=1e-5, atol=0)
+    torch.testing.assert_close(cap_to(quiet, local), quiet, rtol=0, atol=0)
+    empty = torch.zeros(1, 2, 3, 4, requires_grad=True)  # the first segment's read
+    cap_to(empty, torch.randn(1, 2, 3, 4)).sum().backward()
+    assert empty.grad.isfinite().all()
