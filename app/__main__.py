@@ -1,4 +1,4 @@
-"""python -m app [--host 127.0.0.1] [--port 7860] [--model PATH]: the side-by-side Gradio app."""
+"""python -m app [--host 127.0.0.1] [--port 7860] [--model PATH] [--adapter PATH|none]: the side-by-side Gradio app."""
 from __future__ import annotations
 
 import argparse
@@ -14,9 +14,11 @@ def main(argv=None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--model", help="base model: Hugging Face checkpoint folder or .gguf")
+    parser.add_argument("--adapter", default="default",
+                        help="trained memory gates/adapters for the Infini column ('none': the untrained conversion)")
     args = parser.parse_args(argv)
     try:
-        workbench = Workbench.load(args.model)  # the base model loads once per process
+        workbench = Workbench.load(args.model, adapter=None if args.adapter == "none" else args.adapter)  # the base model loads once per process
     except ModelLoadError as exc:
         raise SystemExit(f"error: {exc}") from None
     demo = build(workbench)

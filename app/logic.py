@@ -137,19 +137,29 @@ class Workbench:
         self.max_documents = max_documents
 
     @classmethod
-    def load(cls, model: str | None = None) -> "Workbench":
-        """Load the base model once; each pipeline gets its own copy (the Infini one is converted)."""
+    def load(cls, model: str | None = None, adapter: str | None = "default") -> "Workbench":
+        """Load the base model once; each pipeline gets its own copy (the Infini one is converted).
+
+        adapter: the trained memory ("default": the committed artifact; None: the untrained conversion).
+        """
         from infini.loading import load_base_model
         from infini.pipeline import InfiniPipeline
         from rag.pipeline import RagPipeline
 
         lm, tokenizer = load_base_model(model)
-        infini = InfiniPipeline.load(base=(copy.deepcopy(lm), tokenizer), device="cpu")
+        infini = InfiniPipeline.load(adapter=adapter, base=(copy.deepcopy(lm), tokenizer), device="cpu")
         rag = RagPipeline.load(base=(lm, tokenizer), device="cpu")
         config = lm.config
         head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
         kv = 2 * config.num_hidden_layers * config.num_key_value_heads * head_dim * next(lm.parameters()).element_size()
         return cls({"infini": infini, "rag": rag}, lambda t: len(tokenizer(t, add_special_tokens=False)["input_ids"]), kv)
+
+    def memory_description(self) -> str:
+        """Which memory the Infini column reads with, so a reader knows what its answers measure."""
+        path = self.pipelines["infini"].reader.model.adapter_path
+        if path:
+            return f"Trained memory: `{Path(path).name}` (run with `--adapter none` for the untrained conversion)"
+        return "Untrained conversion: no trained memory loaded, answers come from the last segment"
 
     # ---- settings that change what ingestion produces -------------------------------------------
     def apply(self, settings: Settings) -> None:

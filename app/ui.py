@@ -105,6 +105,7 @@ def build(workbench: Workbench) -> gr.Blocks:
         with gr.Row():
             with gr.Column():
                 gr.Markdown("### Infini-attention memory")
+                gr.Markdown(workbench.memory_description())
                 infini_answer = gr.Markdown(elem_id="infini-answer")
                 infini_stats = gr.Markdown()
                 memory_plot = gr.Plot(label="gates and memory")

@@ -65,6 +65,7 @@ def load_adapter(lm, path: str | os.PathLike) -> InfiniModel:
     if lora:
         add_lora(model, lora["rank"], lora["alpha"], lora["targets"])
     load_trained_weights(model, path)
+    model.adapter_path = str(path)
     model.lm.eval()
     return model
 

@@ -54,6 +54,7 @@ class InfiniModel(nn.Module):
         self.lm = lm
         self.config = config or InfiniConfig()
         self.context = SegmentContext()
+        self.adapter_path: str | None = None  # the trained artifact loaded on top (adapter.load_adapter), if any
         decoder = lm.model
         for idx, layer in enumerate(decoder.layers):
             attention = InfiniAttention(
