@@ -18,7 +18,7 @@ def test_artifact_round_trip_card_update_and_gate_counts(tiny_llama, tmp_path):
         layers[2].memory_gate[:] = -5.0
         layers[1].memory_beta.bias[:] = 1.5
     path = tmp_path / "a.safetensors"
-    save_adapter(model, path, {"infini": {"segment_len": 16, "update_rule": "deltanet", "gate_init": 0.0},
+    save_adapter(model, path, {"infini": {"segment_len": 16, "update_rule": "deltanet", "gate_init": 0.0, "read_cap": True},
                                "lora": {"rank": 2, "alpha": 4, "targets": ["q_proj", "k_proj", "v_proj"]}})
 
     gates = gate_matrix(path)
@@ -31,6 +31,8 @@ def test_artifact_round_trip_card_update_and_gate_counts(tiny_llama, tmp_path):
         assert json.loads(handle.metadata()["card"])["eval"] == {"passkey": "3/3"}
 
     loaded = load_adapter(copy.deepcopy(tiny_llama), path)
-    assert loaded.config.update_rule == "deltanet"
+    assert loaded.config.update_rule == "deltanet" and loaded.adapter_path == str(path)
+    assert all(layer.read_cap for layer in loaded.attention_layers())  # the card's variant settings come along
     torch.testing.assert_close(loaded.gate_values(), gates)
     torch.testing.assert_close(loaded.attention_layers()[1].memory_beta.bias.detach(), torch.full((2,), 1.5))
+
