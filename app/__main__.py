@@ -17,9 +17,10 @@ def main(argv=None) -> None:
     parser.add_argument("--adapter", default="default",
                         help="trained memory gates/adapters for the Infini column ('none': the untrained conversion)")
     args = parser.parse_args(argv)
+    adapter = None if args.adapter == "none" else args.adapter
     try:
-        workbench = Workbench.load(args.model, adapter=None if args.adapter == "none" else args.adapter)  # the base model loads once per process
-    except ModelLoadError as exc:
+        workbench = Workbench.load(args.model, adapter=adapter)  # the base model loads once per process
+    except (ModelLoadError, FileNotFoundError, ValueError) as exc:  # no model, no adapter file, or one for another model
         raise SystemExit(f"error: {exc}") from None
     demo = build(workbench)
     demo.queue(default_concurrency_limit=1, max_size=64)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import sys
 
 from .runner import generate_cases, parse_length, run
@@ -86,6 +87,8 @@ def main(argv=None) -> None:
             with open(args.haystack, encoding="utf-8", errors="replace") as handle:
                 haystack = handle.read()
         adapter = None if args.adapter == "none" else args.adapter
+        if adapter not in (None, "default") and not os.path.isfile(adapter):
+            raise SystemExit(f"error: no adapter file at {adapter} (use --adapter none for the untrained conversion)")
         pipelines, tokenizer = make_pipelines(args.pipelines.split(","), args.model, adapter, args.segment_len, args.device,
                                              None if args.read_cap is None else args.read_cap == "on")
         if args.cases:

@@ -5,8 +5,10 @@ import torch
 from safetensors import safe_open
 
 from infini import InfiniConfig, InfiniModel
+from infini.model import base_fingerprint
 from infini.adapter import add_lora, load_adapter, read_card, save_adapter, update_card
 from infini.gates import gate_matrix, head_kinds
+from infini.pipeline import build_infini_model
 
 
 def test_artifact_round_trip_card_update_and_gate_counts(tiny_llama, tmp_path):
@@ -18,7 +20,8 @@ def test_artifact_round_trip_card_update_and_gate_counts(tiny_llama, tmp_path):
         layers[2].memory_gate[:] = -5.0
         layers[1].memory_beta.bias[:] = 1.5
     path = tmp_path / "a.safetensors"
-    save_adapter(model, path, {"infini": {"segment_len": 16, "update_rule": "deltanet", "gate_init": 0.0, "read_cap": True},
+    save_adapter(model, path, {"base_model_fingerprint": base_fingerprint(tiny_llama),
+                               "infini": {"segment_len": 16, "update_rule": "deltanet", "gate_init": 0.0, "read_cap": True},
                                "lora": {"rank": 2, "alpha": 4, "targets": ["q_proj", "k_proj", "v_proj"]}})
 
     gates = gate_matrix(path)
@@ -33,6 +36,8 @@ def test_artifact_round_trip_card_update_and_gate_counts(tiny_llama, tmp_path):
     loaded = load_adapter(copy.deepcopy(tiny_llama), path)
     assert loaded.config.update_rule == "deltanet" and loaded.adapter_path == str(path)
     assert all(layer.read_cap for layer in loaded.attention_layers())  # the card's variant settings come along
+    uncapped = build_infini_model(copy.deepcopy(tiny_llama), path, read_cap=False)  # eval run --read-cap off
+    assert not uncapped.config.read_cap and not any(layer.read_cap for layer in uncapped.attention_layers())
     torch.testing.assert_close(loaded.gate_values(), gates)
     torch.testing.assert_close(loaded.attention_layers()[1].memory_beta.bias.detach(), torch.full((2,), 1.5))
 
