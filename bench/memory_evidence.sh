@@ -18,9 +18,8 @@ has() { [[ ",$STEPS," == *",$1,"* ]]; }
 if has gates; then  # the paper's Figure 3 as a picture, and the head counts
   $PY -m infini.gates "$ADAPTER" --out "$OUT/gates.png" | tee "$OUT/gates.md"
 fi
-if has perplexity; then  # held-out text, at the segment length the adapter reads with
-  SEG=$($PY -c "import json,sys; print(json.load(open(sys.argv[1].rsplit('.',1)[0]+'.json'))['infini']['segment_len'])" "$ADAPTER")
-  $PY -m infini.perplexity --adapter "$ADAPTER" --segment-len "$SEG" --segments 20 --out "$OUT/perplexity.json" | tee "$OUT/perplexity.md"
+if has perplexity; then  # held-out text, at the segment length the adapter reads with (its card's)
+  $PY -m infini.perplexity --adapter "$ADAPTER" --segments 20 --out "$OUT/perplexity.json" | tee "$OUT/perplexity.md"
 fi
 EVAL="$PY -m eval run --seed 0 --max-new-tokens 16"
 if has short; then  # the lengths the CPU recipe trained on (up to 24 x 128 tokens) and just beyond

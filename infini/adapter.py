@@ -53,14 +53,15 @@ def read_card(path: str | os.PathLike) -> dict:
     return json.loads(Path(path).with_suffix(".json").read_text())
 
 
-def load_adapter(lm, path: str | os.PathLike) -> InfiniModel:
-    """Convert `lm` with the card's settings, add its LoRA, load gates and adapters.
+def load_adapter(lm, path: str | os.PathLike, **overrides) -> InfiniModel:
+    """Convert `lm` with the card's settings (or `overrides` of InfiniConfig fields), add its LoRA,
+    load gates and adapters.
 
     The adapters stay unmerged: they apply to the memory branch only (attention.project).
     """
     path = Path(path)
     card = read_card(path)
-    model = InfiniModel(lm, InfiniConfig(**card["infini"]))
+    model = InfiniModel(lm, InfiniConfig(**{**card["infini"], **overrides}))
     lora = card.get("lora")
     if lora:
         add_lora(model, lora["rank"], lora["alpha"], lora["targets"])

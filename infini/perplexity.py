@@ -1,6 +1,6 @@
 """Perplexity on held-out real text (the Language Reference's last 10%, never trained on).
 
-    python -m infini.perplexity [--adapter PATH] [--segment-len 512] [--segments 40]
+    python -m infini.perplexity [--adapter PATH] [--segment-len N] [--segments 40]
 
 Prints, per model, the perplexity of single segments read with an empty memory (what a short
 question without a document sees) and of a segment read after the previous one was written to
@@ -16,6 +16,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .adapter import DEFAULT_ADAPTER, read_card
 from .loading import load_base_model
 from .model import InfiniConfig, InfiniModel
 from .pipeline import build_infini_model
@@ -64,17 +65,17 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model")
     parser.add_argument("--adapter", default="default", help="trained artifact ('none' to skip)")
-    parser.add_argument("--segment-len", type=int, default=512)
+    parser.add_argument("--segment-len", type=int,
+                        help="tokens per segment (default: what the adapter was trained with, else 512)")
     parser.add_argument("--segments", type=int, default=40)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out")
     args = parser.parse_args(argv)
     adapter = None if args.adapter == "none" else args.adapter
     if adapter == "default":
-        from .adapter import DEFAULT_ADAPTER
-
         adapter = str(DEFAULT_ADAPTER) if DEFAULT_ADAPTER.exists() else None
-    result = perplexities(args.model, adapter, args.segment_len, args.segments, args.device)
+    segment_len = args.segment_len or (read_card(adapter)["infini"]["segment_len"] if adapter else 512)
+    result = perplexities(args.model, adapter, segment_len, args.segments, args.device)
     print(f"| model | single segment (empty memory) | segment after one in memory |\n|---|---|---|")
     for name in ("base", "untrained_conversion", "trained"):
         if name in result:

@@ -34,30 +34,20 @@ def build_infini_model(lm, adapter: str | Path | None = "default", segment_len: 
     read_cap overrides whether the memory read is capped (attention.cap_to), e.g. to measure the
     cap on an adapter trained without it.
     """
-    model = _convert(lm, adapter, segment_len)
-    if read_cap is not None:
-        model.config.read_cap = read_cap
-        for attention in model.attention_layers():
-            attention.read_cap = read_cap
-    return model
-
-
-def _convert(lm, adapter: str | Path | None, segment_len: int | None) -> InfiniModel:
+    overrides = {"segment_len": segment_len or None, "read_cap": read_cap}
+    overrides = {key: value for key, value in overrides.items() if value is not None}
     path = DEFAULT_ADAPTER if adapter == "default" else adapter
     if path is not None and Path(path).exists():
         card = read_card(path)
         if card["base_model_fingerprint"] == base_fingerprint(lm):
-            model = load_adapter(lm, path)
-            if segment_len:
-                model.config.segment_len = segment_len
-            return model
+            return load_adapter(lm, path, **overrides)
         message = f"{path} was trained on another base model; using the untrained conversion"
         if adapter != "default":
             raise ValueError(message)
         warnings.warn(message, stacklevel=2)
     elif adapter not in (None, "default"):
         raise FileNotFoundError(f"No adapter file at {adapter}")
-    return InfiniModel(lm, InfiniConfig(segment_len=segment_len or InfiniConfig.segment_len))
+    return InfiniModel(lm, InfiniConfig(**overrides))
 
 
 class InfiniPipeline:
