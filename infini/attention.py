@@ -93,6 +93,9 @@ class SegmentContext:
 
     use_memory: bool = False
     write: bool = True
+    # Training shortcut (InfiniModel.forward_segments' grad_segments): this segment's memory reads are
+    # detached, so no gradient runs through its residual stream; it still flows through what it writes.
+    writes_only_grad: bool = False
     memory_in: list | None = None  # per layer (M (B,G,d,d), z (B,G,d)) float32
     memory_out: list = field(default_factory=list)
     local_kv: list | None = None  # per layer (k_rot, v) of earlier tokens of this segment (generation)
@@ -215,6 +218,8 @@ class InfiniAttention(nn.Module):
             if self.read_cap:
                 memory_attn = cap_to(memory_attn, attn.float())
             gate = torch.sigmoid(self.memory_gate.float()).view(1, self.num_heads, 1, 1)
+            if ctx.writes_only_grad:  # the read (and its gate) as constants: no gradient in the residual stream
+                memory_attn, gate = memory_attn.detach(), gate.detach()
             # Nothing written yet (M_0 = 0; Eq. 7 is then 0/0): no memory term, so a first segment or a
             # short question without a document reads exactly as in the base model.
             gate = gate * (M.flatten(1).abs().amax(dim=1) > 0).view(B, 1, 1, 1)

@@ -103,12 +103,13 @@ class InfiniModel(nn.Module):
         write: bool = True,
         position_offset: int = 0,
         local_kv: list | None = None,
+        writes_only_grad: bool = False,
     ) -> tuple[torch.Tensor, Memory | None]:
         """Run one segment. input_ids (B, T) -> last hidden states (B, T, D) and the updated memory.
 
         memory=None disables the memory branch entirely (base model on this segment).
         Positions restart at 0 each segment: RoPE is relative, and local attention never
-        crosses a segment boundary.
+        crosses a segment boundary. `writes_only_grad`: see forward_segments' grad_segments.
         """
         ctx = self.context
         ctx.use_memory = memory is not None
@@ -116,28 +117,43 @@ class InfiniModel(nn.Module):
         ctx.memory_in = memory
         ctx.memory_out = []
         ctx.local_kv = local_kv
+        ctx.writes_only_grad = writes_only_grad
         T = input_ids.shape[1]
         positions = torch.arange(position_offset, position_offset + T, device=input_ids.device).unsqueeze(0)
         try:
             hidden = self.lm.model(input_ids=input_ids, position_ids=positions, use_cache=False).last_hidden_state
             new_memory = ctx.memory_out if ctx.write else memory
         finally:
-            ctx.memory_in, ctx.memory_out, ctx.local_kv = None, [], None
+            ctx.memory_in, ctx.memory_out, ctx.local_kv, ctx.writes_only_grad = None, [], None, False
         return hidden, new_memory
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.lm.lm_head(hidden)
 
-    def forward_segments(self, segments: list[torch.Tensor], memory: Memory | None, checkpointed: bool = False):
+    def forward_segments(
+        self, segments: list[torch.Tensor], memory: Memory | None, checkpointed: bool = False,
+        grad_segments: int | None = None,
+    ):
         """Run segments in order, gradients flowing through the memory (BPTT).
 
         Returns the last hidden states of every segment and the final memory. With
         `checkpointed`, each segment's activations are recomputed in the backward pass
         (gradient checkpointing per segment, as in the paper).
+
+        `grad_segments` = n (None: all) back-propagates through the whole network for the last n
+        segments only. Earlier segments detach their memory reads, so their residual stream carries
+        no gradient and costs a plain forward pass; the gradient still reaches them through the
+        memory they write (keys, values, write strength: through M_s = f(M_{s-1}, K_s, V_s)). What is
+        dropped is how a parameter changes an earlier segment's hidden states via that segment's own
+        memory read. Exact when those reads are empty (a single earlier segment); on a CPU it makes
+        samples several times longer affordable.
         """
         hiddens = []
-        for segment in segments:
-            if checkpointed and torch.is_grad_enabled():
+        first_full = 0 if grad_segments is None else max(0, len(segments) - grad_segments)
+        for index, segment in enumerate(segments):
+            if index < first_full and torch.is_grad_enabled():
+                hidden, memory = self.segment_hidden(segment, memory, writes_only_grad=True)
+            elif checkpointed and torch.is_grad_enabled():
                 flat = [t for pair in memory for t in pair]
                 out = checkpoint(self._checkpointable_segment, segment, *flat, use_reentrant=False)
                 hidden, flat_out = out[0], out[1:]

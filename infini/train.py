@@ -40,6 +40,7 @@ DEFAULTS = {
     "task_mix": {"passkey": 0.4, "niah": 0.4, "language_modelling": 0.2},
     "dtype": "float32", "device": "cpu", "seed": 0, "checkpoint_every": 25,
     "init_adapter": None,  # start from a trained artifact (a second stage with longer samples)
+    "grad_segments": None,  # back-propagate through the whole network for the last n memory segments only
 }
 
 
@@ -114,11 +115,11 @@ def draw_batch(maker: SampleMaker, recipe: dict, rng: random.Random, progress: f
     return S, samples
 
 
-def batch_loss(model: InfiniModel, memory_ids, final_ids, targets, S: int) -> torch.Tensor:
+def batch_loss(model: InfiniModel, memory_ids, final_ids, targets, S: int, grad_segments: int | None = None) -> torch.Tensor:
     N = model.config.segment_len
     memory = model.empty_memory(final_ids.shape[0], device=final_ids.device)
     segments = list(memory_ids.split(N, dim=1)) if S else []
-    _, memory = model.forward_segments(segments, memory, checkpointed=True)
+    _, memory = model.forward_segments(segments, memory, checkpointed=True, grad_segments=grad_segments)
     hidden, _ = model.segment_hidden(final_ids, memory, write=False)
     keep = targets != IGNORE
     logits = model.logits(hidden[keep]).float()  # only where there is a loss: the vocabulary is large
@@ -205,7 +206,7 @@ def train(recipe: dict, out: Path, model_path: str | None = None, log_every: int
         scale = schedule(progress, recipe["warmup_fraction"])
         for group in optimizer.param_groups:
             group["lr"] = group["base_lr"] * scale
-        loss = batch_loss(model, memory_ids, final_ids, targets, S)
+        loss = batch_loss(model, memory_ids, final_ids, targets, S, recipe["grad_segments"])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
