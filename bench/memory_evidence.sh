@@ -4,12 +4,12 @@
 #
 #   bench/memory_evidence.sh [ADAPTER] [OUT] [STEPS]
 #
-# STEPS (comma-separated, default all): gates, perplexity, short, passkey, untrained, niah, passkey128k.
+# STEPS (comma-separated, default all): gates, perplexity, short, passkey, untrained, niah, passkey128k, last64k, more8k16k.
 # Run one step at a time on a 2-core machine; parallel runs slow each other several-fold.
 set -eu
 ADAPTER=${1:-infini/trained/smollm2-135m-deltanet-cpu.safetensors}
 OUT=${2:-bench/results/memory-cpu}
-STEPS=${3:-gates,perplexity,short,passkey,untrained,niah,passkey128k}
+STEPS=${3:-gates,perplexity,short,passkey,untrained,niah,passkey128k,last64k,more8k16k}
 PY=${PY:-python}
 SAMPLES=${SAMPLES:-3}
 mkdir -p "$OUT"
@@ -38,6 +38,13 @@ if has niah; then  # a needle sentence in the Language Reference; the model rest
 fi
 if has passkey128k; then
   $EVAL --tasks passkey --lengths 128k --depths 0,50,100 --samples 1 --pipelines infini --adapter "$ADAPTER" --out "$OUT/passkey"
+fi
+if has last64k; then  # between 32K and 128K: does the last segment's answer still hold?
+  $EVAL --tasks passkey --lengths 64k --depths 100 --samples 2 --pipelines infini --adapter "$ADAPTER" --out "$OUT/passkey"
+fi
+if has more8k16k; then  # more cases where the targets are: niah at 8K (3 per depth), passkey at 16K
+  $EVAL --tasks passkey --lengths 16k --depths 0,50,100 --samples 2 --pipelines infini --adapter "$ADAPTER" --out "$OUT/passkey"
+  $PY -m eval run --seed 0 --max-new-tokens 32 --tasks niah_single --lengths 8k --depths 0,50,100 --samples 3 --pipelines infini --adapter "$ADAPTER" --out "$OUT/niah"
 fi
 for dir in passkey untrained niah; do
   [ -f "$OUT/$dir/results.jsonl" ] && $PY -m eval report "$OUT/$dir" > /dev/null
