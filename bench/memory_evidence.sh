@@ -22,29 +22,32 @@ if has perplexity; then  # held-out text, at the segment length the adapter read
   $PY -m infini.perplexity --adapter "$ADAPTER" --segments 20 --out "$OUT/perplexity.json" | tee "$OUT/perplexity.md"
 fi
 EVAL="$PY -m eval run --seed 0 --max-new-tokens 16"
+# The trained model on passkey, and on niah_single in the Language Reference (where the model restates the
+# question before the 7-digit value, which takes more than 16 tokens); extra arguments pick lengths and cases.
+passkey() { $EVAL --tasks passkey --pipelines infini --adapter "$ADAPTER" --out "$OUT/passkey" "$@"; }
+niah() { $PY -m eval run --seed 0 --max-new-tokens 32 --tasks niah_single --pipelines infini --adapter "$ADAPTER" --out "$OUT/niah" "$@"; }
 if has short; then  # the lengths the CPU recipe trained on (up to 24 x 128 tokens) and just beyond
-  $EVAL --tasks passkey --lengths 1k,2k,4k --depths 0,50,100 --samples 2 --pipelines infini --adapter "$ADAPTER" --out "$OUT/passkey"
+  passkey --lengths 1k,2k,4k --depths 0,50,100 --samples 2
 fi
 if has passkey; then  # Table 3 of the paper: needle at the start, middle and end
-  $EVAL --tasks passkey --lengths 8k --depths 0,50,100 --samples "$SAMPLES" --pipelines infini --adapter "$ADAPTER" --out "$OUT/passkey"
-  $EVAL --tasks passkey --lengths 32k --depths 0,50,100 --samples 2 --pipelines infini --adapter "$ADAPTER" --out "$OUT/passkey"
+  passkey --lengths 8k --depths 0,50,100 --samples "$SAMPLES"
+  passkey --lengths 32k --depths 0,50,100 --samples 2
 fi
 if has untrained; then  # the conversions before training, the paper's two update rules
   $EVAL --tasks passkey --lengths 8k --depths 0,50,100 --samples "$SAMPLES" --pipelines infini_untrained,infini_untrained_linear --out "$OUT/untrained"
 fi
-if has niah; then  # a needle sentence in the Language Reference; the model restates the question before the
-  # 7-digit value, which takes more than 16 tokens
-  $PY -m eval run --seed 0 --max-new-tokens 32 --tasks niah_single --lengths 4k,8k,16k,32k --depths 0,50,100 --samples 1 --pipelines infini --adapter "$ADAPTER" --out "$OUT/niah"
+if has niah; then
+  niah --lengths 4k,8k,16k,32k --depths 0,50,100 --samples 1
 fi
 if has passkey128k; then
-  $EVAL --tasks passkey --lengths 128k --depths 0,50,100 --samples 1 --pipelines infini --adapter "$ADAPTER" --out "$OUT/passkey"
+  passkey --lengths 128k --depths 0,50,100 --samples 1
 fi
 if has last64k; then  # between 32K and 128K: does the last segment's answer still hold?
-  $EVAL --tasks passkey --lengths 64k --depths 100 --samples 2 --pipelines infini --adapter "$ADAPTER" --out "$OUT/passkey"
+  passkey --lengths 64k --depths 100 --samples 2
 fi
 if has more8k16k; then  # more cases where the targets are: niah at 8K (3 per depth), passkey at 16K
-  $EVAL --tasks passkey --lengths 16k --depths 0,50,100 --samples 2 --pipelines infini --adapter "$ADAPTER" --out "$OUT/passkey"
-  $PY -m eval run --seed 0 --max-new-tokens 32 --tasks niah_single --lengths 8k --depths 0,50,100 --samples 3 --pipelines infini --adapter "$ADAPTER" --out "$OUT/niah"
+  passkey --lengths 16k --depths 0,50,100 --samples 2
+  niah --lengths 8k --depths 0,50,100 --samples 3
 fi
 for dir in passkey untrained niah; do
   [ -f "$OUT/$dir/results.jsonl" ] && $PY -m eval report "$OUT/$dir" > /dev/null

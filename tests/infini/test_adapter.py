@@ -40,4 +40,3 @@ def test_artifact_round_trip_card_update_and_gate_counts(tiny_llama, tmp_path):
     assert not uncapped.config.read_cap and not any(layer.read_cap for layer in uncapped.attention_layers())
     torch.testing.assert_close(loaded.gate_values(), gates)
     torch.testing.assert_close(loaded.attention_layers()[1].memory_beta.bias.detach(), torch.full((2,), 1.5))
-
