@@ -43,7 +43,7 @@ for S in [int(s) for s in args.segments.split(",")]:
             if device == "cuda":
                 torch.cuda.synchronize()
             started = time.perf_counter()
-        loss = batch_loss(model, memory_ids, final, targets, S)
+        loss, _ = batch_loss(model, memory_ids, final, targets, S)
         loss.backward()
     if device == "cuda":
         torch.cuda.synchronize()

@@ -13,7 +13,7 @@ PIPELINE_NAMES = ("infini", "infini_untrained", "infini_untrained_linear", "rag"
 
 
 def make_pipelines(names: list[str], model: str | None, adapter: str | None, segment_len: int | None, device: str | None,
-                   read_cap: bool | None = None):
+                   read_cap: bool | None = None, memory_layers: list[int] | None = None):
     """Load the base model once; each pipeline converts its own copy."""
     import torch
 
@@ -31,7 +31,8 @@ def make_pipelines(names: list[str], model: str | None, adapter: str | None, seg
             raise SystemExit(f"unknown pipeline {name!r}; expected one of {PIPELINE_NAMES}")
         if name == "infini":
             pipelines[name] = InfiniPipeline.load(
-                adapter=adapter, segment_len=segment_len, base=(copy.deepcopy(lm), tokenizer), read_cap=read_cap
+                adapter=adapter, segment_len=segment_len, base=(copy.deepcopy(lm), tokenizer), read_cap=read_cap,
+                memory_layers=memory_layers,
             )
         elif name.startswith("infini_untrained"):
             rule = "linear" if name.endswith("linear") else "delta"
@@ -44,6 +45,20 @@ def make_pipelines(names: list[str], model: str | None, adapter: str | None, seg
 
             pipelines[name] = RagPipeline.load(base=(copy.deepcopy(lm), tokenizer))
     return pipelines, tokenizer
+
+
+def parse_layers(text: str) -> list[int]:
+    """'0-9' or '3,12-14' -> sorted layer indices."""
+    layers = set()
+    try:
+        for part in text.split(","):
+            first, _, last = part.strip().partition("-")
+            layers.update(range(int(first), int(last or first) + 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected layers like 0-9 or 3,12-14, got {text!r}") from None
+    if not layers:
+        raise argparse.ArgumentTypeError("no layers given")
+    return sorted(layers)
 
 
 def main(argv=None) -> None:
@@ -62,6 +77,8 @@ def main(argv=None) -> None:
     run_p.add_argument("--segment-len", type=int, help="Infini segment length (default: the adapter's)")
     run_p.add_argument("--read-cap", choices=("on", "off"),
                        help="cap the memory read at the local read's scale (default: as the adapter was trained)")
+    run_p.add_argument("--memory-layers", type=parse_layers, metavar="LAYERS",
+                       help="keep the trained memory in these layers only, e.g. 0-9 or 3,12-14 (default: all)")
     run_p.add_argument("--max-new-tokens", type=int, default=32)
     run_p.add_argument("--device")
     run_p.add_argument("--cases", help="a JSON Lines file of your own cases (instead of --tasks)")
@@ -90,7 +107,8 @@ def main(argv=None) -> None:
         if adapter not in (None, "default") and not os.path.isfile(adapter):
             raise SystemExit(f"error: no adapter file at {adapter} (use --adapter none for the untrained conversion)")
         pipelines, tokenizer = make_pipelines(args.pipelines.split(","), args.model, adapter, args.segment_len, args.device,
-                                             None if args.read_cap is None else args.read_cap == "on")
+                                             None if args.read_cap is None else args.read_cap == "on",
+                                             args.memory_layers)
         if args.cases:
             cases = load_cases(args.cases)
         else:

@@ -72,8 +72,15 @@ def load_adapter(lm, path: str | os.PathLike, **overrides) -> InfiniModel:
 
 
 def load_trained_weights(model: InfiniModel, path: str | os.PathLike) -> None:
-    """Gates, write strengths and LoRA from an artifact into a model built with the same settings."""
+    """Gates, write strengths and LoRA from an artifact into a model built with the same settings.
+
+    A model with memory in fewer layers (InfiniConfig.memory_layers) takes the artifact's weights
+    for those layers only: that is how a memory trained everywhere is measured layer by layer.
+    """
     weights = load_file(str(path))
+    without_memory = {f"layers.{a.layer_idx}." for a in model.attention_layers() if not a.has_memory}
+    weights = {n: t for n, t in weights.items()
+               if not ("memory_" in n and any(layer in n for layer in without_memory))}
     missing = [n for n, _ in model.lm.named_parameters() if is_trainable_name(n) and n not in weights]
     unexpected = set(weights) - {n for n, _ in model.lm.named_parameters()}
     if missing or unexpected:

@@ -97,6 +97,9 @@ class SegmentContext:
     # detached, so no gradient runs through its residual stream; it still flows through what it writes.
     writes_only_grad: bool = False
     memory_in: list | None = None  # per layer (M (B,G,d,d), z (B,G,d)) float32
+    # Training (recipe key write_penalty): when a list, every deltanet write appends its mean write
+    # strength here, so the loss can charge for what is written (see deltanet_update's Why).
+    write_strengths: list | None = None
     memory_out: list = field(default_factory=list)
     local_kv: list | None = None  # per layer (k_rot, v) of earlier tokens of this segment (generation)
 
@@ -156,7 +159,7 @@ class InfiniAttention(nn.Module):
 
     def __init__(
         self, base_attention: nn.Module, layer_idx: int, update_rule: str = "delta", gate_init: float = -4.0,
-        read_cap: bool = False,
+        read_cap: bool = False, has_memory: bool = True,
     ):
         super().__init__()
         if update_rule not in UPDATE_RULES:
@@ -169,6 +172,9 @@ class InfiniAttention(nn.Module):
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
         self.update_rule = update_rule
         self.read_cap = read_cap
+        # Without memory (InfiniConfig.memory_layers leaves this layer out) the layer is the base attention
+        # and passes its (empty) memory entry on unchanged, so every layer keeps its index in the state.
+        self.has_memory = has_memory
         # The pretrained projections, under their original names so checkpoints and LoRA targets match.
         self.q_proj, self.k_proj, self.v_proj, self.o_proj = (
             base_attention.q_proj, base_attention.k_proj, base_attention.v_proj, base_attention.o_proj,
@@ -176,8 +182,9 @@ class InfiniAttention(nn.Module):
         # Eq. 10: one learned scalar beta per query head. Starts nearly closed (sigmoid(-4) = 0.018)
         # so that an untrained conversion answers like the base model from its local segment.
         weight = base_attention.q_proj.weight
-        self.memory_gate = nn.Parameter(torch.full((self.num_heads,), float(gate_init), device=weight.device))
-        if update_rule == "deltanet":
+        if has_memory:
+            self.memory_gate = nn.Parameter(torch.full((self.num_heads,), float(gate_init), device=weight.device))
+        if has_memory and update_rule == "deltanet":
             # Per-token write strength beta_t = sigmoid(x W + b) per KV head; starts at 0.5 everywhere.
             self.memory_beta = nn.Linear(config.hidden_size, self.num_kv_heads, device=weight.device)
             nn.init.zeros_(self.memory_beta.weight)
@@ -189,6 +196,10 @@ class InfiniAttention(nn.Module):
         d, G, R = self.head_dim, self.num_kv_heads, self.num_heads // self.num_kv_heads
         ctx = self.context
         use_memory = ctx is not None and ctx.use_memory
+        if use_memory and not self.has_memory:
+            if ctx.write:
+                ctx.memory_out.append(ctx.memory_in[self.layer_idx])
+            use_memory = False
         # Base projections for the local branch; with LoRA, adapted ones for the memory branch.
         (q, q_mem), (k, k_mem), (v, v_mem) = (project(p, hidden_states, use_memory) for p in (self.q_proj, self.k_proj, self.v_proj))
         q, q_mem = (x.view(B, T, self.num_heads, d).transpose(1, 2) for x in (q, q_mem))  # (B, Hq, T, d)
@@ -226,6 +237,8 @@ class InfiniAttention(nn.Module):
             attn = torch.lerp(attn.float(), memory_attn, gate).to(hidden_states.dtype)  # Eq. 10: g A_mem + (1-g) A_dot
             if ctx.write and self.update_rule == "deltanet":
                 beta = torch.sigmoid(self.memory_beta(hidden_states.to(self.memory_beta.weight.dtype))).transpose(1, 2)  # (B, G, T)
+                if ctx.write_strengths is not None:
+                    ctx.write_strengths.append(beta.mean())
                 ctx.memory_out.append((deltanet_update(unit(k_mem.float()), v_mem.float(), beta, M), z))
             elif ctx.write:
                 ctx.memory_out.append(memory_update(sigma(k_mem.float()), v_mem.float(), M, z, self.update_rule))

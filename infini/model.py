@@ -25,6 +25,7 @@ class InfiniConfig:
     update_rule: str = "delta"  # "delta" (Eq. 9), "linear" (Eq. 8) or the variant "deltanet" (see attention.py)
     gate_init: float = -4.0
     read_cap: bool = False  # variant: the memory read no louder than the local read (attention.cap_to)
+    memory_layers: list[int] | None = None  # which layers get memory (None: all, as in the paper); others stay base attention
 
 
 ARCHITECTURE_KEYS = (
@@ -56,9 +57,13 @@ class InfiniModel(nn.Module):
         self.context = SegmentContext()
         self.adapter_path: str | None = None  # the trained artifact loaded on top (adapter.load_adapter), if any
         decoder = lm.model
+        layers = self.config.memory_layers
+        if layers is not None and not set(layers) <= set(range(len(decoder.layers))):
+            raise ValueError(f"memory_layers {sorted(layers)} outside this model's {len(decoder.layers)} layers")
         for idx, layer in enumerate(decoder.layers):
             attention = InfiniAttention(
-                layer.self_attn, idx, self.config.update_rule, self.config.gate_init, self.config.read_cap
+                layer.self_attn, idx, self.config.update_rule, self.config.gate_init, self.config.read_cap,
+                has_memory=layers is None or idx in layers,
             )
             attention.context = self.context
             layer.self_attn = attention
@@ -81,8 +86,11 @@ class InfiniModel(nn.Module):
         return [layer.self_attn for layer in self.lm.model.layers]
 
     def gate_values(self) -> torch.Tensor:
-        """(layers, query heads) sigmoid(beta): the share of each head's output read from memory."""
-        return torch.stack([torch.sigmoid(a.memory_gate.detach().float()) for a in self.attention_layers()])
+        """(layers, query heads) sigmoid(beta): the share of each head's output read from memory (0: no memory)."""
+        return torch.stack([
+            torch.sigmoid(a.memory_gate.detach().float()) if a.has_memory else torch.zeros(a.num_heads)
+            for a in self.attention_layers()
+        ])
 
     def fingerprint(self) -> str:
         """Identifies base weights, conversion settings and trained gates/adapters, for MemoryState checks."""

@@ -26,15 +26,16 @@ class InfiniHandle:
 
 
 def build_infini_model(lm, adapter: str | Path | None = "default", segment_len: int | None = None,
-                       read_cap: bool | None = None) -> InfiniModel:
+                       read_cap: bool | None = None, memory_layers: list[int] | None = None) -> InfiniModel:
     """Convert `lm`, with the trained gates and adapters unless adapter is None.
 
     "default" means the committed artifact, used only when it was trained on this base model.
     segment_len overrides the length the adapter was trained with (reading with longer segments);
     read_cap overrides whether the memory read is capped (attention.cap_to), e.g. to measure the
-    cap on an adapter trained without it.
+    cap on an adapter trained without it; memory_layers keeps the memory in those layers only (the
+    others read as the base model), to measure which layers a trained memory retrieves through.
     """
-    overrides = {"segment_len": segment_len or None, "read_cap": read_cap}
+    overrides = {"segment_len": segment_len or None, "read_cap": read_cap, "memory_layers": memory_layers}
     overrides = {key: value for key, value in overrides.items() if value is not None}
     path = DEFAULT_ADAPTER if adapter == "default" else adapter
     if path is not None and Path(path).exists():
@@ -59,12 +60,12 @@ class InfiniPipeline:
     @classmethod
     def load(cls, model: str | None = None, adapter: str | Path | None = "default", segment_len: int | None = None,
              device: str | None = None, use_memory: bool = True, base=None,
-             read_cap: bool | None = None) -> "InfiniPipeline":
+             read_cap: bool | None = None, memory_layers: list[int] | None = None) -> "InfiniPipeline":
         """base: an already loaded (lm, tokenizer) pair; it is converted in place, so pass a copy to share."""
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = torch.bfloat16 if device == "cuda" else torch.float32
         lm, tokenizer = base or load_base_model(model, dtype=dtype, device=device)
-        return cls(InfiniReader(build_infini_model(lm, adapter, segment_len, read_cap), tokenizer, use_memory=use_memory))
+        return cls(InfiniReader(build_infini_model(lm, adapter, segment_len, read_cap, memory_layers), tokenizer, use_memory=use_memory))
 
     def ingest(self, text: str, progress: Progress | None = None, lock=None,
                piece: int = 50_000) -> InfiniHandle:

@@ -41,6 +41,11 @@ DEFAULTS = {
     "dtype": "float32", "device": "cpu", "seed": 0, "checkpoint_every": 25,
     "init_adapter": None,  # start from a trained artifact (a second stage with longer samples)
     "grad_segments": None,  # back-propagate through the whole network for the last n memory segments only
+    # Variant (deltanet): loss += write_penalty * mean write strength, so that filler stops overwriting needles.
+    "write_penalty": 0.0,
+    "memory_layers": None,  # which layers get memory (None: all, the paper's layer everywhere)
+    "lr_write": None,  # learning rate of the write strength (weight and bias); None: bias with the gates, weight with LoRA
+    "niah_needles": 3, "niah_ask_all": False,  # needles per niah sample; ask for each of them (one ingestion, several reads)
 }
 
 
@@ -57,13 +62,16 @@ def load_recipe(path: str | None, overrides: list[str]) -> dict:
     unknown = set(recipe) - set(DEFAULTS)
     if unknown:
         raise SystemExit(f"unknown recipe keys: {sorted(unknown)}")
+    if recipe["write_penalty"] and recipe["update_rule"] != "deltanet":
+        raise SystemExit("write_penalty needs update_rule deltanet (the only rule with a write strength)")
     return recipe
 
 
 def build_model(recipe: dict, model_path: str | None = None):
     dtype = getattr(torch, recipe["dtype"])
     lm, tokenizer = load_base_model(model_path, dtype=dtype, device=recipe["device"])
-    config = InfiniConfig(recipe["segment_len"], recipe["update_rule"], recipe["gate_init"], recipe["read_cap"])
+    config = InfiniConfig(recipe["segment_len"], recipe["update_rule"], recipe["gate_init"], recipe["read_cap"],
+                          recipe["memory_layers"])
     model = InfiniModel(lm, config)
     add_lora(model, recipe["lora_rank"], recipe["lora_alpha"], recipe["lora_targets"])
     if recipe["init_adapter"]:
@@ -80,16 +88,19 @@ def build_model(recipe: dict, model_path: str | None = None):
 
 def make_optimizer(model: InfiniModel, recipe: dict) -> torch.optim.Optimizer:
     # Scalars per head (gates, the variant's write-strength bias) take the large learning rate.
-    gates = [p for n, p in model.lm.named_parameters() if "memory_gate" in n or "memory_beta.bias" in n]
-    adapters = [p for n, p in model.lm.named_parameters() if "lora_" in n or "memory_beta.weight" in n]
-    return torch.optim.AdamW(
-        [
-            {"params": gates, "lr": recipe["lr_gate"], "weight_decay": 0.0, "base_lr": recipe["lr_gate"]},
-            {"params": adapters, "lr": recipe["lr_adapter"], "weight_decay": recipe["weight_decay"],
-             "base_lr": recipe["lr_adapter"]},
-        ],
-        betas=(0.9, 0.95),
-    )
+    own_write_lr = recipe["lr_write"] is not None
+    named = list(model.lm.named_parameters())
+    writes = [p for n, p in named if "memory_beta" in n] if own_write_lr else []
+    gates = [p for n, p in named if "memory_gate" in n or ("memory_beta.bias" in n and not own_write_lr)]
+    adapters = [p for n, p in named if "lora_" in n or ("memory_beta.weight" in n and not own_write_lr)]
+    groups = [
+        {"params": gates, "lr": recipe["lr_gate"], "weight_decay": 0.0, "base_lr": recipe["lr_gate"]},
+        {"params": adapters, "lr": recipe["lr_adapter"], "weight_decay": recipe["weight_decay"],
+         "base_lr": recipe["lr_adapter"]},
+    ]
+    if writes:  # last, so that checkpoints of recipes without it keep their group numbers
+        groups.append({"params": writes, "lr": recipe["lr_write"], "weight_decay": 0.0, "base_lr": recipe["lr_write"]})
+    return torch.optim.AdamW(groups, betas=(0.9, 0.95))
 
 
 def schedule(progress: float, warmup: float) -> float:
@@ -115,15 +126,29 @@ def draw_batch(maker: SampleMaker, recipe: dict, rng: random.Random, progress: f
     return S, samples
 
 
-def batch_loss(model: InfiniModel, memory_ids, final_ids, targets, S: int, grad_segments: int | None = None) -> torch.Tensor:
+def batch_loss(model: InfiniModel, memory_ids, final_ids, targets, S: int, grad_segments: int | None = None,
+               owner: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Answer loss and the mean write strength of the memory segments (None: nothing written, or not deltanet).
+
+    memory_ids (B, S * N); final_ids, targets (F, T); owner (F,) the memory row each final segment
+    reads (None: row i for final i). Final segments of one sample read copies of its memory.
+    """
     N = model.config.segment_len
-    memory = model.empty_memory(final_ids.shape[0], device=final_ids.device)
+    memory = model.empty_memory(memory_ids.shape[0], device=final_ids.device)
     segments = list(memory_ids.split(N, dim=1)) if S else []
-    _, memory = model.forward_segments(segments, memory, checkpointed=True, grad_segments=grad_segments)
+    model.context.write_strengths = []
+    try:
+        _, memory = model.forward_segments(segments, memory, checkpointed=True, grad_segments=grad_segments)
+        # Checkpointed segments append again while recomputing in backward: read the list now.
+        strengths = torch.stack(model.context.write_strengths).mean() if model.context.write_strengths else None
+    finally:
+        model.context.write_strengths = None
+    if owner is not None:
+        memory = [(M[owner], z[owner]) for M, z in memory]
     hidden, _ = model.segment_hidden(final_ids, memory, write=False)
     keep = targets != IGNORE
     logits = model.logits(hidden[keep]).float()  # only where there is a loss: the vocabulary is large
-    return F.cross_entropy(logits, targets[keep])
+    return F.cross_entropy(logits, targets[keep]), strengths
 
 
 def save_checkpoint(path: Path, model, optimizer, step: int, elapsed: float) -> None:
@@ -176,7 +201,8 @@ def train(recipe: dict, out: Path, model_path: str | None = None, log_every: int
     torch.manual_seed(recipe["seed"])
     model, tokenizer = build_model(recipe, model_path)
     reader = InfiniReader(model, tokenizer)
-    maker = SampleMaker(tokenizer, reader.turn_open, reader.turn_close, recipe["segment_len"])
+    maker = SampleMaker(tokenizer, reader.turn_open, reader.turn_close, recipe["segment_len"],
+                        recipe["niah_needles"], recipe["niah_ask_all"])
     optimizer = make_optimizer(model, recipe)
     checkpoint_path = out / "checkpoint.safetensors"
     step, elapsed_before = 0, 0.0
@@ -184,7 +210,7 @@ def train(recipe: dict, out: Path, model_path: str | None = None, log_every: int
         step, elapsed_before = load_checkpoint(checkpoint_path, model, optimizer)
         print(f"resumed at step {step}")
     log_path = out / "train_log.csv"
-    fields = ["step", "segments", "loss", "lr_adapter", "tokens", "elapsed_s", "tokens_per_s",
+    fields = ["step", "segments", "loss", "write_strength", "lr_adapter", "tokens", "elapsed_s", "tokens_per_s",
               "gate_mean", "gate_min", "gate_max", "memory_heads", "local_heads"]
     new_log = not log_path.exists() or step == 0
     log_file = log_path.open("w" if new_log else "a", newline="")
@@ -194,7 +220,7 @@ def train(recipe: dict, out: Path, model_path: str | None = None, log_every: int
     model.train()
     started = time.perf_counter() - elapsed_before
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    losses, tokens = [], 0
+    losses, strengths, tokens = [], [], 0
     while True:
         elapsed = time.perf_counter() - started
         progress = max(step / recipe["steps"], elapsed / (60 * recipe["max_minutes"]))
@@ -202,28 +228,32 @@ def train(recipe: dict, out: Path, model_path: str | None = None, log_every: int
             break
         rng = random.Random(recipe["seed"] * 1_000_003 + step)  # data depends only on the step: resumable
         S, samples = draw_batch(maker, recipe, rng, progress)
-        memory_ids, final_ids, targets = collate(samples, pad_id, recipe["device"])
+        memory_ids, final_ids, targets, owner = collate(samples, pad_id, recipe["device"])
         scale = schedule(progress, recipe["warmup_fraction"])
         for group in optimizer.param_groups:
             group["lr"] = group["base_lr"] * scale
-        loss = batch_loss(model, memory_ids, final_ids, targets, S, recipe["grad_segments"])
+        loss, strength = batch_loss(model, memory_ids, final_ids, targets, S, recipe["grad_segments"], owner)
+        total = loss if strength is None else loss + recipe["write_penalty"] * strength
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        total.backward()
         torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
         optimizer.step()
         step += 1
         losses.append(loss.item())
+        if strength is not None:
+            strengths.append(strength.item())
         tokens += memory_ids.numel() + final_ids.numel()
         if step % log_every == 0:
             elapsed = time.perf_counter() - started
             row = {"step": step, "segments": S, "loss": round(sum(losses) / len(losses), 4),
+                   "write_strength": round(sum(strengths) / len(strengths), 4) if strengths else "",
                    "lr_adapter": f"{optimizer.param_groups[1]['lr']:.2e}", "tokens": tokens,
                    "elapsed_s": round(elapsed, 1), "tokens_per_s": round(tokens / max(elapsed - elapsed_before, 1e-9)),
                    **gate_stats(model)}
             writer.writerow(row)
             log_file.flush()
             print(row, flush=True)
-            losses = []
+            losses, strengths = [], []
         if step % recipe["checkpoint_every"] == 0:
             save_checkpoint(checkpoint_path, model, optimizer, step, time.perf_counter() - started)
     log_file.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -34,12 +34,21 @@ class Sample:
     memory_ids: list[int]  # S * segment_len tokens, written to memory
     final_ids: list[int]  # tail + question + answer
     targets: list[int]  # next-token targets for final_ids, IGNORE where there is no loss
+    # Further questions on the same memory ((final_ids, targets) pairs; SampleMaker's niah_ask_all):
+    # each is answered from its own copy of the memory, so one long ingestion trains several reads.
+    more_finals: list[tuple[list[int], list[int]]] = field(default_factory=list)
+
+    def finals(self) -> list[tuple[list[int], list[int]]]:
+        return [(self.final_ids, self.targets), *self.more_finals]
 
 
 class SampleMaker:
-    def __init__(self, tokenizer, turn_open: str, turn_close: str, segment_len: int):
+    def __init__(self, tokenizer, turn_open: str, turn_close: str, segment_len: int,
+                 niah_needles: int = 3, niah_ask_all: bool = False):
         self.tok = tokenizer
         self.N = segment_len
+        self.niah_needles = niah_needles  # at most this many needles per niah sample
+        self.niah_ask_all = niah_ask_all  # ask for every needle (each placed like the asked one), not the first only
         self.turn_open = self.encode(turn_open)
         self.turn_close = turn_close
         self.end_of_turn = [tokenizer.convert_tokens_to_ids("<|im_end|>")]
@@ -92,7 +101,7 @@ class SampleMaker:
 
     def niah(self, rng: random.Random, S: int, tail_len: int, last_segment_share: float) -> Sample:
         keys = []
-        while len(keys) < 1 + rng.randrange(3):  # the asked key plus 0-2 distractor needles
+        while len(keys) < 1 + rng.randrange(self.niah_needles):  # the asked key plus distractor needles
             key = random_key(rng)
             if key not in keys:
                 keys.append(key)
@@ -105,8 +114,9 @@ class SampleMaker:
         start = self.boundaries[first] if first < len(self.boundaries) else start
         hay = self.haystack[start:start + room]
         doc = self.turn_open + hay
-        positions = [self._needle_position(rng, S, doc_len - sum(map(len, needles)), last_segment_share)]
-        positions += [rng.randrange(len(self.turn_open), max(len(self.turn_open) + 1, len(doc))) for _ in needles[1:]]
+        asked = len(needles) if self.niah_ask_all else 1
+        positions = [self._needle_position(rng, S, doc_len - sum(map(len, needles)), last_segment_share) for _ in range(asked)]
+        positions += [rng.randrange(len(self.turn_open), max(len(self.turn_open) + 1, len(doc))) for _ in needles[asked:]]
         inserts = []
         for position, needle in zip(positions, needles):
             snapped = bisect.bisect_right(self.boundaries, start + position - len(self.turn_open)) - 1
@@ -115,8 +125,10 @@ class SampleMaker:
             inserts.append((position, needle))
         for position, needle in sorted(inserts, key=lambda item: -item[0]):
             doc = doc[:position] + needle + doc[position:]
-        answer = f"The special magic number for {keys[0]} is {values[0]}."
-        return self._finish(doc[:doc_len], S, NIAH_QUESTION.format(key=keys[0]), " " + answer)
+        samples = [self._finish(doc[:doc_len], S, NIAH_QUESTION.format(key=key), f" The special magic number for {key} is {value}.")
+                   for key, value in list(zip(keys, values))[:asked]]
+        samples[0].more_finals = [(s.final_ids, s.targets) for s in samples[1:]]
+        return samples[0]
 
     def language_modelling(self, rng: random.Random, S: int, tail_len: int, _share: float) -> Sample:
         """Continuation of real text: loss on every token of the final segment (continual pre-training)."""
@@ -127,15 +139,18 @@ class SampleMaker:
         return Sample(window[: S * self.N], final[:-1], final[1:])
 
 
-def collate(samples: list[Sample], pad_id: int, device) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
-    """Memory segments (S tensors of (B, N)), the final segment (B, T) right-padded, targets (B, T)."""
+def collate(samples: list[Sample], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Memory tokens (B, S * N); every final segment of every sample, right-padded: (F, T) and their
+    targets (F, T); owner (F,): the sample (row of the memory) each final segment reads."""
     S_tokens = len(samples[0].memory_ids)
     assert all(len(s.memory_ids) == S_tokens for s in samples), "a batch shares its segment count"
-    width = max(len(s.final_ids) for s in samples)
+    rows = [(i, ids, tg) for i, s in enumerate(samples) for ids, tg in s.finals()]
+    width = max(len(ids) for _, ids, _ in rows)
     memory = torch.tensor([s.memory_ids for s in samples], dtype=torch.long)
-    final = torch.full((len(samples), width), pad_id, dtype=torch.long)
-    targets = torch.full((len(samples), width), IGNORE, dtype=torch.long)
-    for i, s in enumerate(samples):
-        final[i, : len(s.final_ids)] = torch.tensor(s.final_ids)
-        targets[i, : len(s.targets)] = torch.tensor(s.targets)
-    return memory.to(device), final.to(device), targets.to(device)
+    final = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    targets = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+    for row, (_, ids, tg) in enumerate(rows):
+        final[row, : len(ids)] = torch.tensor(ids)
+        targets[row, : len(tg)] = torch.tensor(tg)
+    owner = torch.tensor([i for i, _, _ in rows], dtype=torch.long)
+    return memory.to(device), final.to(device), targets.to(device), owner.to(device)

@@ -1,6 +1,7 @@
 import copy
 import json
 
+import pytest
 import torch
 from safetensors import safe_open
 
@@ -40,3 +41,30 @@ def test_artifact_round_trip_card_update_and_gate_counts(tiny_llama, tmp_path):
     assert not uncapped.config.read_cap and not any(layer.read_cap for layer in uncapped.attention_layers())
     torch.testing.assert_close(loaded.gate_values(), gates)
     torch.testing.assert_close(loaded.attention_layers()[1].memory_beta.bias.detach(), torch.full((2,), 1.5))
+
+
+def test_memory_in_some_layers_reads_like_closed_gates_elsewhere_and_loads_a_full_artifact(tiny_llama, tmp_path):
+    segments = list(torch.randint(0, 49152, (1, 48), generator=torch.Generator().manual_seed(5)).split(16, dim=1))
+    full = InfiniModel(copy.deepcopy(tiny_llama), InfiniConfig(segment_len=16, update_rule="deltanet", gate_init=0.0))
+    with torch.no_grad():
+        full.attention_layers()[1].memory_beta.bias[:] = 1.0
+        full.attention_layers()[1].memory_gate[:] = 2.0
+    path = tmp_path / "full.safetensors"
+    save_adapter(full, path, {"base_model_fingerprint": base_fingerprint(tiny_llama),
+                              "infini": {"segment_len": 16, "update_rule": "deltanet", "gate_init": 0.0}})
+    only_middle = build_infini_model(copy.deepcopy(tiny_llama), path, memory_layers=[1])  # eval run --memory-layers 1
+    layers = only_middle.attention_layers()
+    assert [layer.has_memory for layer in layers] == [False, True, False]
+    assert not any(hasattr(layers[i], "memory_gate") or hasattr(layers[i], "memory_beta") for i in (0, 2))
+    torch.testing.assert_close(only_middle.gate_values()[1], torch.sigmoid(torch.full((6,), 2.0)))
+    assert only_middle.gate_values()[[0, 2]].abs().max() == 0
+    # Reference: the full model with the other layers' gates shut (they write, but nothing reads it).
+    with torch.no_grad():
+        for i in (0, 2):
+            full.attention_layers()[i].memory_gate[:] = float("-inf")
+        expected, _ = full.forward_segments(segments, full.empty_memory(1))
+        got, memory = only_middle.forward_segments(segments, only_middle.empty_memory(1))
+    torch.testing.assert_close(got[-1], expected[-1])
+    assert memory[0][0].abs().max() == 0 and memory[1][0].abs().max() > 0  # only layer 1 writes
+    with pytest.raises(ValueError, match="outside"):
+        InfiniModel(copy.deepcopy(tiny_llama), InfiniConfig(memory_layers=[3]))

@@ -40,3 +40,21 @@ def test_reader_turn_matches_training_turn(maker, tiny_llama, tokenizer):
 
     reader = InfiniReader(InfiniModel(tiny_llama), tokenizer)
     assert reader.encode(reader.turn_open) == maker.turn_open
+
+
+def test_niah_ask_all_asks_for_every_needle_of_one_document(tokenizer):
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "\x00"}], tokenize=False, add_generation_prompt=True)
+    asking = SampleMaker(tokenizer, *prompt.split("\x00"), segment_len=64, niah_needles=6, niah_ask_all=True)
+    rng = random.Random(1)
+    counts = set()
+    for _ in range(40):
+        sample = asking.niah(rng, rng.randint(1, 6), rng.randint(8, 48), 0.3)
+        asked = []
+        for ids, targets in sample.finals():
+            assert len(ids) == len(targets)
+            key, value = tokenizer.decode([t for t in targets if t != IGNORE]).split("for ")[1].split(".")[0].split(" is ")
+            assert f"magic numbers for {key} is: {value}" in tokenizer.decode(sample.memory_ids + ids)
+            asked.append(key)
+        assert len(set(asked)) == len(asked)  # one question per needle, each for another key
+        counts.add(len(asked))
+    assert min(counts) == 1 and max(counts) >= 5

@@ -1,0 +1,65 @@
+import copy
+
+import torch
+
+from infini import InfiniConfig, InfiniModel
+from infini.model import is_trainable_name
+from infini.train import batch_loss
+from infini.train_data import IGNORE, Sample, collate
+
+
+def trainable_deltanet(lm) -> InfiniModel:
+    model = InfiniModel(copy.deepcopy(lm), InfiniConfig(segment_len=16, update_rule="deltanet", gate_init=0.0))
+    model.train()
+    for name, param in model.lm.named_parameters():  # as training does: the base weights stay frozen
+        param.requires_grad_(is_trainable_name(name))
+    return model
+
+
+def random_ids(seed: int, n: int) -> list[int]:
+    return torch.randint(0, 49152, (n,), generator=torch.Generator().manual_seed(seed)).tolist()
+
+
+def test_write_strength_is_the_mean_sigmoid_of_every_write_and_its_gradient_reaches_every_layer(tiny_llama):
+    model = trainable_deltanet(tiny_llama)
+    seen = []  # an independent record: each write-strength projection's output, as it runs forward
+    hooks = [a.memory_beta.register_forward_hook(lambda mod, args, out: seen.append(torch.sigmoid(out.detach())))
+             for a in model.attention_layers()]
+    sample = Sample(random_ids(1, 48), random_ids(2, 10), [IGNORE] * 7 + random_ids(3, 3))
+    memory_ids, final_ids, targets, owner = collate([sample], 0, "cpu")
+    loss, strength = batch_loss(model, memory_ids, final_ids, targets, 3, grad_segments=1, owner=owner)
+    forward_only = list(seen)  # the checkpointed segment runs its layers again in backward
+    for hook in hooks:
+        hook.remove()
+    assert len(forward_only) == 3 * 3  # 3 memory segments x 3 layers; the final segment writes nothing
+    expected = torch.stack([b.mean() for b in forward_only]).mean()
+    torch.testing.assert_close(strength.detach(), expected)
+    strength.backward()
+    # d strength / d bias of layer l, head g = sum over that layer's writes of mean(beta (1 - beta)) / (writes * heads)
+    layers, heads = len(model.attention_layers()), forward_only[0].shape[-1]
+    for index, attention in enumerate(model.attention_layers()):
+        per_write = [b * (1 - b) for b in forward_only[index::layers]]  # (B, T, G) each
+        expected_grad = torch.stack([w.mean(dim=(0, 1)) for w in per_write]).sum(0) / (len(forward_only) * heads)
+        torch.testing.assert_close(attention.memory_beta.bias.grad, expected_grad)
+        assert attention.memory_beta.weight.grad.abs().sum() > 0
+    assert loss.requires_grad
+
+
+def test_questions_sharing_one_memory_give_the_loss_of_asking_each_alone(tiny_llama):
+    model = trainable_deltanet(tiny_llama)
+    memory = random_ids(4, 32)
+    questions = [(random_ids(5, 12), [IGNORE] * 8 + random_ids(6, 4)), (random_ids(7, 9), [IGNORE] * 6 + random_ids(8, 3))]
+    together = Sample(memory, *questions[0], more_finals=[questions[1]])
+    memory_ids, final_ids, targets, owner = collate([together], 0, "cpu")
+    assert final_ids.shape[0] == 2 and owner.tolist() == [0, 0]
+    shared, _ = batch_loss(model, memory_ids, final_ids, targets, 2, owner=owner)
+    # Reference: each question on its own sample (its own ingestion), mean over all answer tokens.
+    total, count = 0.0, 0
+    for ids, tg in questions:
+        alone, _ = batch_loss(model, *collate([Sample(memory, ids, tg)], 0, "cpu")[:3], 2)
+        answered = sum(t != IGNORE for t in tg)
+        total, count = total + alone.item() * answered, count + answered
+    torch.testing.assert_close(shared.item(), total / count, rtol=1e-5, atol=0)
+    # The memory matters here: an empty memory gives another loss.
+    empty, _ = batch_loss(model, memory_ids[:, :0], final_ids, targets, 0, owner=owner)
+    assert abs(empty.item() - shared.item()) > 1e-4
