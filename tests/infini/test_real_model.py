@@ -31,6 +31,8 @@ def test_real_model_streams_a_short_text_and_answers_from_the_last_segment(smoll
     ("smollm2-135m-deltanet-capped-cpu", 4000, 50.0, 0),  # stage 3 with the read cap: at 4K, where stages 1+2 did not
     # stage 4 on 1K-24K samples: at 8K, the one start-of-document case of three it reads (README's Table 3 row)
     ("smollm2-135m-deltanet-24k-cpu", 8000, 0.0, 2),
+    # stage 5 with the write penalty: the middle of an 8K document, where stage 4 read none of three
+    ("smollm2-135m-deltanet-selective-cpu", 8000, 50.0, 0),
 ])
 def test_committed_artifact_reads_a_pass_key_from_an_earlier_segment(smollm, artifact, length, depth, sample):
     from eval.runner import generate_cases
