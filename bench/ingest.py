@@ -52,8 +52,8 @@ def throughput(pipeline: InfiniPipeline, tokens: int) -> dict:
             "ratio": times["plain"] / times["infini"]}
 
 
-def rss_child(tokens: int, segment_len: int | None) -> None:
-    pipeline = InfiniPipeline.load(segment_len=segment_len, device="cpu")
+def rss_child(tokens: int, segment_len: int | None, adapter: str | None) -> None:
+    pipeline = InfiniPipeline.load(adapter=adapter, segment_len=segment_len, device="cpu")
     reader = pipeline.reader
     state = reader.new_state()
     text = long_text(tokens * 6)
@@ -73,13 +73,16 @@ def main() -> None:
     parser.add_argument("--throughput-tokens", type=parse_length, default=16_384)
     parser.add_argument("--rss-lengths", default="8k,64k,256k")
     parser.add_argument("--segment-len", type=int)
+    parser.add_argument("--adapter", default="none",
+                        help="trained artifact to ingest with (default none: the untrained conversion, as in the README)")
     parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    adapter = None if args.adapter == "none" else args.adapter
     if args.rss_child:
-        return rss_child(args.rss_child, args.segment_len)
+        return rss_child(args.rss_child, args.segment_len, adapter)
 
     torch.manual_seed(0)
-    pipeline = InfiniPipeline.load(segment_len=args.segment_len, device="cpu")
+    pipeline = InfiniPipeline.load(adapter=adapter, segment_len=args.segment_len, device="cpu")
     t = throughput(pipeline, args.throughput_tokens)
     print(f"Ingestion throughput, {t['tokens']:,} tokens, segments of {pipeline.reader.segment_len}, "
           f"{torch.get_num_threads()} threads\n")
@@ -90,7 +93,7 @@ def main() -> None:
     print("| tokens ingested | peak RSS (MB) | ratio to first | state bytes | full KV cache bytes |\n|---|---|---|---|---|")
     first = None
     for length in [parse_length(x) for x in args.rss_lengths.split(",")]:
-        command = [sys.executable, __file__, "--rss-child", str(length)]
+        command = [sys.executable, __file__, "--rss-child", str(length), "--adapter", args.adapter]
         if args.segment_len:
             command += ["--segment-len", str(args.segment_len)]
         out = subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]

@@ -16,7 +16,8 @@ from safetensors.torch import load_file, save_file
 from .model import InfiniConfig, InfiniModel, is_trainable_name
 
 TRAINED_DIR = Path(__file__).parent / "trained"
-DEFAULT_ADAPTER = TRAINED_DIR / "smollm2-135m-infini.safetensors"
+# The committed artifact the pipelines load unless told otherwise (README, "Stage 5 is the default").
+DEFAULT_ADAPTER = TRAINED_DIR / "smollm2-135m-deltanet-selective-cpu.safetensors"
 
 
 def add_lora(model: InfiniModel, rank: int, alpha: float, targets: list[str]) -> None:
