@@ -26,6 +26,7 @@ from eval.tasks import passkey_document  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--out", default="docs")
+parser.add_argument("--adapter", default="default", help="the Infini column's trained memory ('none': untrained conversion)")
 args = parser.parse_args()
 out = Path(args.out)
 out.mkdir(exist_ok=True)
@@ -33,7 +34,7 @@ out.mkdir(exist_ok=True)
 with socket.socket() as sock:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-demo = build(Workbench.load())
+demo = build(Workbench.load(adapter=None if args.adapter == "none" else args.adapter))
 demo.queue(default_concurrency_limit=1).launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
 
 options = webdriver.ChromeOptions()
