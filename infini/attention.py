@@ -68,7 +68,9 @@ def deltanet_update(k_unit: torch.Tensor, v: torch.Tensor, beta: torch.Tensor, M
     Why: with ELU+1 features and the z denominator (Eq. 7), every written token adds to z, so a
     needle's share of the read falls like 1 / tokens written. Here there is no denominator, keys are
     unit vectors and each write replaces what the key retrieved: text already stored (repeated
-    filler) writes nothing, so the needle survives however much follows.
+    filler) writes nothing, so the needle survives however much follows. New text does not: a write
+    of strength beta along k removes beta (k . k')^2 of what is stored along k', so many weak writes
+    erase a needle too, hence the training's write penalty (recipe key write_penalty).
     The T sequential steps in closed form (WY form): with U_t = beta_t (v_t - k_t M_{t-1}),
         (I + diag(beta) tril(K K^T, -1)) U = diag(beta) (V - K M_0),   M_T = M_0 + K^T U.
 
@@ -98,7 +100,7 @@ class SegmentContext:
     writes_only_grad: bool = False
     memory_in: list | None = None  # per layer (M (B,G,d,d), z (B,G,d)) float32
     # Training (recipe key write_penalty): when a list, every deltanet write appends its mean write
-    # strength here, so the loss can charge for what is written (see deltanet_update's Why).
+    # strength here, so the loss can charge for what is written (see deltanet_update).
     write_strengths: list | None = None
     memory_out: list = field(default_factory=list)
     local_kv: list | None = None  # per layer (k_rot, v) of earlier tokens of this segment (generation)

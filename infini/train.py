@@ -139,7 +139,7 @@ def batch_loss(model: InfiniModel, memory_ids, final_ids, targets, S: int, grad_
     model.context.write_strengths = []
     try:
         _, memory = model.forward_segments(segments, memory, checkpointed=True, grad_segments=grad_segments)
-        # Checkpointed segments append again while recomputing in backward: read the list now.
+        # Read and unset the list before backward, where checkpointed segments run their layers again.
         strengths = torch.stack(model.context.write_strengths).mean() if model.context.write_strengths else None
     finally:
         model.context.write_strengths = None

@@ -101,7 +101,7 @@ class SampleMaker:
 
     def niah(self, rng: random.Random, S: int, tail_len: int, last_segment_share: float) -> Sample:
         keys = []
-        while len(keys) < 1 + rng.randrange(self.niah_needles):  # the asked key plus distractor needles
+        while len(keys) < 1 + rng.randrange(self.niah_needles):  # the asked key plus distractors (all asked: niah_ask_all)
             key = random_key(rng)
             if key not in keys:
                 keys.append(key)
