@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from infini.adapter import adapter_option
 from infini.loading import ModelLoadError
 
 from .logic import Workbench
@@ -17,7 +18,7 @@ def main(argv=None) -> None:
     parser.add_argument("--adapter", default="default",
                         help="trained memory gates/adapters for the Infini column ('none': the untrained conversion)")
     args = parser.parse_args(argv)
-    adapter = None if args.adapter == "none" else args.adapter
+    adapter = adapter_option(args.adapter)
     try:
         workbench = Workbench.load(args.model, adapter=adapter)  # the base model loads once per process
     except (ModelLoadError, FileNotFoundError, ValueError) as exc:  # no model, no adapter file, or one for another model

@@ -10,8 +10,8 @@ import time
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from infini.adapter import add_lora, is_trainable_name
-from infini.model import InfiniConfig, InfiniModel
+from infini.adapter import add_lora
+from infini.model import InfiniConfig, InfiniModel, mark_trainable
 from infini.train import batch_loss
 
 parser = argparse.ArgumentParser()
@@ -26,10 +26,7 @@ config = LlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536, 
 lm = LlamaForCausalLM(config).to(device=device, dtype=dtype)
 model = InfiniModel(lm, InfiniConfig(segment_len=args.segment_len, gate_init=0.0))
 add_lora(model, 16, 32, ["q_proj", "k_proj", "v_proj", "o_proj"])
-for name, param in lm.named_parameters():
-    param.requires_grad_(is_trainable_name(name))
-    if is_trainable_name(name):
-        param.data = param.data.float()
+mark_trainable(lm)
 model.train()
 print("| segments | batch | s/step | tokens/s | peak GB |")
 for S in [int(s) for s in args.segments.split(",")]:

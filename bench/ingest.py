@@ -23,6 +23,7 @@ import torch  # noqa: E402
 
 from eval.runner import parse_length  # noqa: E402
 from eval.tasks import language_reference  # noqa: E402
+from infini.adapter import adapter_option  # noqa: E402
 from infini.pipeline import InfiniPipeline  # noqa: E402
 
 
@@ -77,7 +78,7 @@ def main() -> None:
                         help="trained artifact to ingest with (default none: the untrained conversion, as in the README)")
     parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    adapter = None if args.adapter == "none" else args.adapter
+    adapter = adapter_option(args.adapter)
     if args.rss_child:
         return rss_child(args.rss_child, args.segment_len, adapter)
 

@@ -23,6 +23,7 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 from app.logic import Workbench  # noqa: E402
 from app.ui import PASSKEY_QUESTION, build  # noqa: E402
 from eval.tasks import passkey_document  # noqa: E402
+from infini.adapter import adapter_option  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--out", default="docs")
@@ -34,7 +35,7 @@ out.mkdir(exist_ok=True)
 with socket.socket() as sock:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-demo = build(Workbench.load(adapter=None if args.adapter == "none" else args.adapter))
+demo = build(Workbench.load(adapter=adapter_option(args.adapter)))
 demo.queue(default_concurrency_limit=1).launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
 
 options = webdriver.ChromeOptions()

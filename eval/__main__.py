@@ -103,7 +103,9 @@ def main(argv=None) -> None:
         if args.haystack:
             with open(args.haystack, encoding="utf-8", errors="replace") as handle:
                 haystack = handle.read()
-        adapter = None if args.adapter == "none" else args.adapter
+        from infini.adapter import adapter_option
+
+        adapter = adapter_option(args.adapter)
         if adapter not in (None, "default") and not os.path.isfile(adapter):
             raise SystemExit(f"error: no adapter file at {adapter} (use --adapter none for the untrained conversion)")
         pipelines, tokenizer = make_pipelines(args.pipelines.split(","), args.model, adapter, args.segment_len, args.device,

@@ -26,10 +26,10 @@ def read_document(path: str) -> str:
 
 
 def load_pipeline(args):
+    from .adapter import adapter_option
     from .pipeline import InfiniPipeline
 
-    adapter = None if args.adapter == "none" else args.adapter
-    return InfiniPipeline.load(model=args.model, adapter=adapter, segment_len=args.segment_len)
+    return InfiniPipeline.load(model=args.model, adapter=adapter_option(args.adapter), segment_len=args.segment_len)
 
 
 def ingest(args) -> None:

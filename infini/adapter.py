@@ -20,6 +20,11 @@ TRAINED_DIR = Path(__file__).parent / "trained"
 DEFAULT_ADAPTER = TRAINED_DIR / "smollm2-135m-deltanet-selective-cpu.safetensors"
 
 
+def adapter_option(value: str) -> str | None:
+    """A command line's --adapter: 'none' -> None (the untrained conversion); 'default' or a path as given."""
+    return None if value == "none" else value
+
+
 def add_lora(model: InfiniModel, rank: int, alpha: float, targets: list[str]) -> None:
     """Inject LoRA adapters into the attention projections, in place (the model keeps its class)."""
     config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0, target_modules=targets, bias="none")

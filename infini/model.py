@@ -39,6 +39,15 @@ def is_trainable_name(name: str) -> bool:
     return "memory_gate" in name or "memory_beta" in name or "lora_" in name
 
 
+def mark_trainable(lm: nn.Module) -> None:
+    """Training's split: gates, write strengths and LoRA learn (in float32, as their optimiser state
+    will be); the base weights stay frozen."""
+    for name, param in lm.named_parameters():
+        param.requires_grad_(is_trainable_name(name))
+        if is_trainable_name(name):
+            param.data = param.data.float()
+
+
 def base_fingerprint(lm: nn.Module) -> str:
     """Identifies a base checkpoint whatever dtype it was loaded in: shape and a sample of embedding rows."""
     config = lm.config

@@ -16,7 +16,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .adapter import DEFAULT_ADAPTER, read_card
+from .adapter import DEFAULT_ADAPTER, adapter_option, read_card
 from .loading import load_base_model
 from .model import InfiniConfig, InfiniModel
 from .pipeline import build_infini_model
@@ -71,7 +71,7 @@ def main(argv=None) -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out")
     args = parser.parse_args(argv)
-    adapter = None if args.adapter == "none" else args.adapter
+    adapter = adapter_option(args.adapter)
     if adapter == "default":
         adapter = str(DEFAULT_ADAPTER) if DEFAULT_ADAPTER.exists() else None
     segment_len = args.segment_len or (read_card(adapter)["infini"]["segment_len"] if adapter else 512)

@@ -26,7 +26,7 @@ from safetensors.torch import load_file, save_file
 from .adapter import add_lora, load_trained_weights, read_card, save_adapter, trainable_state
 from .gates import head_kinds
 from .loading import load_base_model
-from .model import InfiniConfig, InfiniModel, base_fingerprint, is_trainable_name
+from .model import InfiniConfig, InfiniModel, base_fingerprint, mark_trainable
 from .stream import InfiniReader
 from .train_data import IGNORE, SampleMaker, collate
 
@@ -79,10 +79,7 @@ def build_model(recipe: dict, model_path: str | None = None):
         if card["infini"]["update_rule"] != recipe["update_rule"] or card["lora"]["rank"] != recipe["lora_rank"]:
             raise SystemExit(f"{recipe['init_adapter']} was trained with other settings: {card['infini']}, {card['lora']}")
         load_trained_weights(model, recipe["init_adapter"])
-    for name, param in model.lm.named_parameters():
-        param.requires_grad_(is_trainable_name(name))
-        if is_trainable_name(name):
-            param.data = param.data.float()  # trainable weights and their optimiser state in float32
+    mark_trainable(model.lm)
     return model, tokenizer
 
 

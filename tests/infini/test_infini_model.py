@@ -6,7 +6,7 @@ import torch
 from eval.contract import collect
 from infini import InfiniConfig, InfiniModel, InfiniReader, MemoryState, StateFileError
 from infini.attention import sigma
-from infini.model import is_trainable_name
+from infini.model import mark_trainable
 
 
 def convert(lm, **kwargs):
@@ -110,8 +110,7 @@ def _trained_grads(model, segments, grad_segments):
 def test_grad_segments_keeps_the_loss_and_is_exact_when_earlier_reads_are_empty(tiny_llama):
     model = convert(tiny_llama, segment_len=16, gate_init=0.0, update_rule="deltanet", read_cap=True)
     model.train()
-    for name, param in model.lm.named_parameters():  # as training does: the base weights stay frozen
-        param.requires_grad_(is_trainable_name(name))
+    mark_trainable(model.lm)  # as training does: the base weights stay frozen
     ids = torch.randint(0, 49152, (1, 64), generator=torch.Generator().manual_seed(11))
     segments = list(ids.split(16, dim=1))
     # Two segments: the first reads an empty memory, so detaching its reads drops nothing.

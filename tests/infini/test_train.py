@@ -3,7 +3,7 @@ import copy
 import torch
 
 from infini import InfiniConfig, InfiniModel
-from infini.model import is_trainable_name
+from infini.model import mark_trainable
 from infini.train import batch_loss
 from infini.train_data import IGNORE, Sample, collate
 
@@ -11,8 +11,7 @@ from infini.train_data import IGNORE, Sample, collate
 def trainable_deltanet(lm) -> InfiniModel:
     model = InfiniModel(copy.deepcopy(lm), InfiniConfig(segment_len=16, update_rule="deltanet", gate_init=0.0))
     model.train()
-    for name, param in model.lm.named_parameters():  # as training does: the base weights stay frozen
-        param.requires_grad_(is_trainable_name(name))
+    mark_trainable(model.lm)  # as training does: the base weights stay frozen
     return model
 
 
