@@ -102,6 +102,8 @@ class SegmentContext:
     # Training (recipe key write_penalty): when a list, every deltanet write appends its mean write
     # strength here, so the loss can charge for what is written (see deltanet_update).
     write_strengths: list | None = None
+    # Measurement (bench/query_gates.py): when a list, every memory layer appends its gates (B, Hq, T) here.
+    gate_log: list | None = None
     memory_out: list = field(default_factory=list)
     local_kv: list | None = None  # per layer (k_rot, v) of earlier tokens of this segment (generation)
 
@@ -161,7 +163,7 @@ class InfiniAttention(nn.Module):
 
     def __init__(
         self, base_attention: nn.Module, layer_idx: int, update_rule: str = "delta", gate_init: float = -4.0,
-        read_cap: bool = False, has_memory: bool = True,
+        read_cap: bool = False, has_memory: bool = True, query_gate: bool = False,
     ):
         super().__init__()
         if update_rule not in UPDATE_RULES:
@@ -177,6 +179,7 @@ class InfiniAttention(nn.Module):
         # Without memory (InfiniConfig.memory_layers leaves this layer out) the layer is the base attention
         # and passes its (empty) memory entry on unchanged, so every layer keeps its index in the state.
         self.has_memory = has_memory
+        self.query_gate = has_memory and query_gate
         # The pretrained projections, under their original names so checkpoints and LoRA targets match.
         self.q_proj, self.k_proj, self.v_proj, self.o_proj = (
             base_attention.q_proj, base_attention.k_proj, base_attention.v_proj, base_attention.o_proj,
@@ -186,6 +189,12 @@ class InfiniAttention(nn.Module):
         weight = base_attention.q_proj.weight
         if has_memory:
             self.memory_gate = nn.Parameter(torch.full((self.num_heads,), float(gate_init), device=weight.device))
+        if self.query_gate:
+            # Variant, not the paper's: the gate also depends on the token, g_t = sigmoid(beta + x_t W_g), so a
+            # head can read memory where a question asks for it and shut it over ordinary text. W_g starts at
+            # zero: the static gate of Eq. 10, so a trained static-gate artifact is where training resumes.
+            self.memory_gate_proj = nn.Linear(config.hidden_size, self.num_heads, bias=False, device=weight.device)
+            nn.init.zeros_(self.memory_gate_proj.weight)
         if has_memory and update_rule == "deltanet":
             # Per-token write strength beta_t = sigmoid(x W + b) per KV head; starts at 0.5 everywhere.
             self.memory_beta = nn.Linear(config.hidden_size, self.num_kv_heads, device=weight.device)
@@ -230,12 +239,18 @@ class InfiniAttention(nn.Module):
                 memory_attn = memory_read(sigma_q, M, z).reshape(B, self.num_heads, T, d)  # Eq. 7
             if self.read_cap:
                 memory_attn = cap_to(memory_attn, attn.float())
-            gate = torch.sigmoid(self.memory_gate.float()).view(1, self.num_heads, 1, 1)
+            gate_logit = self.memory_gate.float().view(1, self.num_heads, 1, 1)
+            if self.query_gate:  # + x_t W_g: (B, T, Hq) -> (B, Hq, T, 1)
+                token_term = self.memory_gate_proj(hidden_states.to(self.memory_gate_proj.weight.dtype))
+                gate_logit = gate_logit + token_term.float().transpose(1, 2).unsqueeze(-1)
+            gate = torch.sigmoid(gate_logit)  # Eq. 10's sigmoid(beta), per head (and per token with query_gate)
             if ctx.writes_only_grad:  # the read (and its gate) as constants: no gradient in the residual stream
                 memory_attn, gate = memory_attn.detach(), gate.detach()
             # Nothing written yet (M_0 = 0; Eq. 7 is then 0/0): no memory term, so a first segment or a
             # short question without a document reads exactly as in the base model.
             gate = gate * (M.flatten(1).abs().amax(dim=1) > 0).view(B, 1, 1, 1)
+            if ctx.gate_log is not None:
+                ctx.gate_log.append(gate.detach().expand(B, self.num_heads, T, 1)[..., 0])
             attn = torch.lerp(attn.float(), memory_attn, gate).to(hidden_states.dtype)  # Eq. 10: g A_mem + (1-g) A_dot
             if ctx.write and self.update_rule == "deltanet":
                 beta = torch.sigmoid(self.memory_beta(hidden_states.to(self.memory_beta.weight.dtype))).transpose(1, 2)  # (B, G, T)

@@ -26,6 +26,7 @@ class InfiniConfig:
     gate_init: float = -4.0
     read_cap: bool = False  # variant: the memory read no louder than the local read (attention.cap_to)
     memory_layers: list[int] | None = None  # which layers get memory (None: all, as in the paper); others stay base attention
+    query_gate: bool = False  # variant: gate per token, sigmoid(beta + x_t W_g) (attention.InfiniAttention)
 
 
 ARCHITECTURE_KEYS = (
@@ -73,6 +74,7 @@ class InfiniModel(nn.Module):
             attention = InfiniAttention(
                 layer.self_attn, idx, self.config.update_rule, self.config.gate_init, self.config.read_cap,
                 has_memory=layers is None or idx in layers,
+                query_gate=self.config.query_gate,
             )
             attention.context = self.context
             layer.self_attn = attention
@@ -95,7 +97,10 @@ class InfiniModel(nn.Module):
         return [layer.self_attn for layer in self.lm.model.layers]
 
     def gate_values(self) -> torch.Tensor:
-        """(layers, query heads) sigmoid(beta): the share of each head's output read from memory (0: no memory)."""
+        """(layers, query heads) sigmoid(beta): the share of each head's output read from memory (0: no memory).
+
+        With query_gate, the share where the token term x_t W_g is zero (bench/query_gates.py measures it per token).
+        """
         return torch.stack([
             torch.sigmoid(a.memory_gate.detach().float()) if a.has_memory else torch.zeros(a.num_heads)
             for a in self.attention_layers()

@@ -46,6 +46,7 @@ DEFAULTS = {
     "memory_layers": None,  # which layers get memory (None: all, the paper's layer everywhere)
     "lr_write": None,  # learning rate of the write strength (weight and bias); None: bias with the gates, weight with LoRA
     "niah_needles": 3, "niah_ask_all": False,  # needles per niah sample; ask for each of them (one ingestion, several reads)
+    "query_gate": False,  # variant: gates per token (InfiniConfig.query_gate); W_g learns with the adapters
 }
 
 
@@ -71,25 +72,28 @@ def build_model(recipe: dict, model_path: str | None = None):
     dtype = getattr(torch, recipe["dtype"])
     lm, tokenizer = load_base_model(model_path, dtype=dtype, device=recipe["device"])
     config = InfiniConfig(recipe["segment_len"], recipe["update_rule"], recipe["gate_init"], recipe["read_cap"],
-                          recipe["memory_layers"])
+                          recipe["memory_layers"], recipe["query_gate"])
     model = InfiniModel(lm, config)
     add_lora(model, recipe["lora_rank"], recipe["lora_alpha"], recipe["lora_targets"])
     if recipe["init_adapter"]:
         card = read_card(recipe["init_adapter"])
         if card["infini"]["update_rule"] != recipe["update_rule"] or card["lora"]["rank"] != recipe["lora_rank"]:
             raise SystemExit(f"{recipe['init_adapter']} was trained with other settings: {card['infini']}, {card['lora']}")
-        load_trained_weights(model, recipe["init_adapter"])
+        new_query_gates = recipe["query_gate"] and not card["infini"].get("query_gate", False)
+        load_trained_weights(model, recipe["init_adapter"], new_query_gates)
     mark_trainable(model.lm)
     return model, tokenizer
 
 
 def make_optimizer(model: InfiniModel, recipe: dict) -> torch.optim.Optimizer:
-    # Scalars per head (gates, the variant's write-strength bias) take the large learning rate.
+    # Scalars per head (gates, the variant's write-strength bias) take the large learning rate; matrices over
+    # the hidden state (LoRA, query gates' W_g) the adapters' smaller one.
     own_write_lr = recipe["lr_write"] is not None
     named = list(model.lm.named_parameters())
     writes = [p for n, p in named if "memory_beta" in n] if own_write_lr else []
-    gates = [p for n, p in named if "memory_gate" in n or ("memory_beta.bias" in n and not own_write_lr)]
-    adapters = [p for n, p in named if "lora_" in n or ("memory_beta.weight" in n and not own_write_lr)]
+    gates = [p for n, p in named if n.endswith("memory_gate") or ("memory_beta.bias" in n and not own_write_lr)]
+    adapters = [p for n, p in named if "lora_" in n or "memory_gate_proj" in n
+                or ("memory_beta.weight" in n and not own_write_lr)]
     groups = [
         {"params": gates, "lr": recipe["lr_gate"], "weight_decay": 0.0, "base_lr": recipe["lr_gate"]},
         {"params": adapters, "lr": recipe["lr_adapter"], "weight_decay": recipe["weight_decay"],

@@ -7,7 +7,7 @@ from safetensors import safe_open
 
 from infini import InfiniConfig, InfiniModel
 from infini.model import base_fingerprint
-from infini.adapter import add_lora, load_adapter, read_card, save_adapter, update_card
+from infini.adapter import add_lora, load_adapter, load_trained_weights, read_card, save_adapter, update_card
 from infini.gates import gate_matrix, head_kinds
 from infini.pipeline import build_infini_model
 
@@ -68,3 +68,40 @@ def test_memory_in_some_layers_reads_like_closed_gates_elsewhere_and_loads_a_ful
     assert memory[0][0].abs().max() == 0 and memory[1][0].abs().max() > 0  # only layer 1 writes
     with pytest.raises(ValueError, match="outside"):
         InfiniModel(copy.deepcopy(tiny_llama), InfiniConfig(memory_layers=[3]))
+
+
+def test_query_gates_start_as_the_static_gates_then_follow_each_token(tiny_llama, tmp_path):
+    segments = list(torch.randint(0, 49152, (1, 48), generator=torch.Generator().manual_seed(6)).split(16, dim=1))
+    static = InfiniModel(copy.deepcopy(tiny_llama), InfiniConfig(segment_len=16, update_rule="deltanet", gate_init=0.0))
+    with torch.no_grad():
+        static.attention_layers()[1].memory_gate[:] = torch.linspace(-2.0, 2.0, 6)
+    path = tmp_path / "static.safetensors"
+    save_adapter(static, path, {"base_model_fingerprint": base_fingerprint(tiny_llama),
+                                "infini": {"segment_len": 16, "update_rule": "deltanet", "gate_init": 0.0}})
+    query = InfiniModel(copy.deepcopy(tiny_llama),
+                        InfiniConfig(segment_len=16, update_rule="deltanet", gate_init=0.0, query_gate=True))
+    with pytest.raises(ValueError, match="does not fit"):  # a static artifact lacks W_g ...
+        load_trained_weights(query, path)
+    load_trained_weights(query, path, new_query_gates=True)  # ... which training's next stage starts at zero
+    with torch.no_grad():
+        expected, _ = static.forward_segments(segments, static.empty_memory(1))
+        got, _ = query.forward_segments(segments, query.empty_memory(1))
+    torch.testing.assert_close(got[-1], expected[-1])
+
+    # With W_g set, each token's gate is sigmoid(beta + x_t W_g), x_t the attention's input (hooked here).
+    layer = query.attention_layers()[1]
+    with torch.no_grad():
+        layer.memory_gate_proj.weight.normal_(0, 0.5, generator=torch.Generator().manual_seed(7))
+    inputs = []
+    layer.register_forward_pre_hook(lambda mod, args, kwargs: inputs.append(kwargs["hidden_states"]), with_kwargs=True)
+    query.context.gate_log = []
+    with torch.no_grad():
+        changed, _ = query.forward_segments(segments, query.empty_memory(1))
+    logged, query.context.gate_log = query.context.gate_log, None
+    assert len(logged) == 3 * 3  # 3 segments x 3 layers
+    assert all(g.abs().max() == 0 for g in logged[:3])  # the first segment has nothing to read: gates shut
+    x = inputs[2]  # layer 1's input in the third segment: (1, 16, 96)
+    reference = torch.sigmoid(layer.memory_gate.detach() + x @ layer.memory_gate_proj.weight.T).transpose(1, 2)
+    torch.testing.assert_close(logged[2 * 3 + 1], reference)  # (1, 6 heads, 16 tokens)
+    assert reference.std(dim=-1).min() > 0.01  # the gate now varies from token to token
+    assert (changed[-1] - expected[-1]).abs().max() > 1e-3

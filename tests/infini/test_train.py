@@ -62,3 +62,22 @@ def test_questions_sharing_one_memory_give_the_loss_of_asking_each_alone(tiny_ll
     # The memory matters here: an empty memory gives another loss.
     empty, _ = batch_loss(model, memory_ids[:, :0], final_ids, targets, 0, owner=owner)
     assert abs(empty.item() - shared.item()) > 1e-4
+
+
+def test_query_gate_matrices_learn_at_the_adapters_rate_and_gate_scalars_at_the_gates_rate(tiny_llama):
+    from infini.adapter import add_lora
+    from infini.train import DEFAULTS, make_optimizer
+
+    model = InfiniModel(copy.deepcopy(tiny_llama), InfiniConfig(segment_len=16, update_rule="deltanet", query_gate=True))
+    add_lora(model, 2, 4, ["q_proj", "k_proj", "v_proj"])
+    mark_trainable(model.lm)
+    recipe = {**DEFAULTS, "lr_gate": 0.01, "lr_adapter": 1e-4, "lr_write": 0.02}
+    groups = make_optimizer(model, recipe).param_groups
+    by_lr = {g["lr"]: {id(p) for p in g["params"]} for g in groups}
+    layers = model.attention_layers()
+    assert by_lr[0.01] == {id(a.memory_gate) for a in layers}
+    assert {id(a.memory_gate_proj.weight) for a in layers} <= by_lr[1e-4]
+    assert by_lr[0.02] == {id(p) for a in layers for p in a.memory_beta.parameters()}
+    trainable = {id(p) for p in model.lm.parameters() if p.requires_grad}
+    assert trainable == set().union(*by_lr.values())  # every trained parameter in exactly one group
+    assert sum(len(g["params"]) for g in groups) == len(trainable)
