@@ -35,23 +35,24 @@ def trainable_state(model: InfiniModel) -> dict[str, torch.Tensor]:
     return {n: p.detach().float().cpu().contiguous() for n, p in model.lm.named_parameters() if is_trainable_name(n)}
 
 
-def save_adapter(model: InfiniModel, path: str | os.PathLike, card: dict) -> None:
+def write_artifact(path: str | os.PathLike, weights: dict[str, torch.Tensor], card: dict) -> None:
+    """The weights in safetensors (card in its header, written whole then renamed) and the card as JSON beside."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    save_file(trainable_state(model), tmp, metadata={"card": json.dumps(card)})
+    save_file(weights, tmp, metadata={"card": json.dumps(card)})
     os.replace(tmp, path)
     path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+
+
+def save_adapter(model: InfiniModel, path: str | os.PathLike, card: dict) -> None:
+    write_artifact(path, trainable_state(model), card)
 
 
 def update_card(path: str | os.PathLike, **fields) -> dict:
     """Add fields (e.g. the eval table) to an artifact's card, in the JSON file and the safetensors header."""
-    path = Path(path)
     card = {**read_card(path), **fields}
-    tmp = path.with_suffix(".tmp")
-    save_file(load_file(str(path)), tmp, metadata={"card": json.dumps(card)})
-    os.replace(tmp, path)
-    path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    write_artifact(path, load_file(str(path)), card)
     return card
 
 

@@ -46,7 +46,8 @@ DEFAULTS = {
     "memory_layers": None,  # which layers get memory (None: all, the paper's layer everywhere)
     "lr_write": None,  # learning rate of the write strength (weight and bias); None: bias with the gates, weight with LoRA
     "niah_needles": 3, "niah_ask_all": False,  # needles per niah sample; ask for each of them (one ingestion, several reads)
-    "query_gate": False,  # variant: gates per token (InfiniConfig.query_gate); W_g learns with the adapters
+    "query_gate": False,  # variant: gates per token (InfiniConfig.query_gate)
+    "lr_query_gate": None,  # learning rate of the query gates' W_g; None: the adapters' (stage 6: W_g barely moved)
 }
 
 
@@ -89,10 +90,12 @@ def make_optimizer(model: InfiniModel, recipe: dict) -> torch.optim.Optimizer:
     # Scalars per head (gates, the variant's write-strength bias) take the large learning rate; matrices over
     # the hidden state (LoRA, query gates' W_g) the adapters' smaller one.
     own_write_lr = recipe["lr_write"] is not None
+    own_query_lr = recipe["lr_query_gate"] is not None
     named = list(model.lm.named_parameters())
     writes = [p for n, p in named if "memory_beta" in n] if own_write_lr else []
+    query_gates = [p for n, p in named if "memory_gate_proj" in n] if own_query_lr else []
     gates = [p for n, p in named if n.endswith("memory_gate") or ("memory_beta.bias" in n and not own_write_lr)]
-    adapters = [p for n, p in named if "lora_" in n or "memory_gate_proj" in n
+    adapters = [p for n, p in named if "lora_" in n or ("memory_gate_proj" in n and not own_query_lr)
                 or ("memory_beta.weight" in n and not own_write_lr)]
     groups = [
         {"params": gates, "lr": recipe["lr_gate"], "weight_decay": 0.0, "base_lr": recipe["lr_gate"]},
@@ -101,6 +104,9 @@ def make_optimizer(model: InfiniModel, recipe: dict) -> torch.optim.Optimizer:
     ]
     if writes:  # last, so that checkpoints of recipes without it keep their group numbers
         groups.append({"params": writes, "lr": recipe["lr_write"], "weight_decay": 0.0, "base_lr": recipe["lr_write"]})
+    if query_gates:
+        groups.append({"params": query_gates, "lr": recipe["lr_query_gate"], "weight_decay": 0.0,
+                       "base_lr": recipe["lr_query_gate"]})
     return torch.optim.AdamW(groups, betas=(0.9, 0.95))
 
 

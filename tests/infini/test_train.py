@@ -64,7 +64,7 @@ def test_questions_sharing_one_memory_give_the_loss_of_asking_each_alone(tiny_ll
     assert abs(empty.item() - shared.item()) > 1e-4
 
 
-def test_query_gate_matrices_learn_at_the_adapters_rate_and_gate_scalars_at_the_gates_rate(tiny_llama):
+def test_query_gate_matrices_learn_at_the_adapters_rate_or_their_own_and_gate_scalars_at_the_gates_rate(tiny_llama):
     from infini.adapter import add_lora
     from infini.train import DEFAULTS, make_optimizer
 
@@ -81,3 +81,6 @@ def test_query_gate_matrices_learn_at_the_adapters_rate_and_gate_scalars_at_the_
     trainable = {id(p) for p in model.lm.parameters() if p.requires_grad}
     assert trainable == set().union(*by_lr.values())  # every trained parameter in exactly one group
     assert sum(len(g["params"]) for g in groups) == len(trainable)
+    own = {g["lr"]: {id(p) for p in g["params"]} for g in make_optimizer(model, {**recipe, "lr_query_gate": 3e-3}).param_groups}
+    assert own[3e-3] == {id(a.memory_gate_proj.weight) for a in layers}
+    assert not own[3e-3] & own[1e-4]
