@@ -33,6 +33,8 @@ def test_real_model_streams_a_short_text_and_answers_from_the_last_segment(smoll
     ("smollm2-135m-deltanet-24k-cpu", 8000, 0.0, 2),
     # stage 5 with the write penalty: the middle of an 8K document, where stage 4 read none of three
     ("smollm2-135m-deltanet-selective-cpu", 8000, 50.0, 0),
+    # stage 6 with query gates: the middle of a 4K document, where stage 5 read neither case
+    ("smollm2-135m-deltanet-query-gate-cpu", 4000, 50.0, 1),
 ])
 def test_committed_artifact_reads_a_pass_key_from_an_earlier_segment(smollm, artifact, length, depth, sample):
     from eval.runner import generate_cases
