@@ -9,7 +9,7 @@ what memory holds. Rows:
 - held-out text: the second of two 128-token segments of held-out Language Reference text, the first in
   memory (the perplexity measurement's setting), mean gate over its tokens;
 - passkey question: a passkey document of --length tokens ingested, then the final segment (document
-  tail, question, reply prefix): mean gate over the question's last 16 tokens, where the answer starts.
+  tail, question, end of the user's turn): mean gate over its last 16 tokens, where the answer starts.
 Means over layers with memory, query heads and tokens; gates are 0 where memory is empty.
 """
 from __future__ import annotations
