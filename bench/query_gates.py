@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from eval.runner import parse_length  # noqa: E402
 from eval.tasks import TokenCounter, make_passkey  # noqa: E402
 from infini.loading import load_base_model  # noqa: E402
+from infini.perplexity import held_out_pairs  # noqa: E402
 from infini.pipeline import build_infini_model  # noqa: E402
 from infini.stream import InfiniReader  # noqa: E402
-from infini.train_data import split_reference  # noqa: E402
 
 QUESTION_TAIL = 16
 
@@ -46,14 +46,11 @@ def logged_gates(model, ids: torch.Tensor, memory) -> torch.Tensor:
 
 
 def text_gate(model, tokenizer, pairs: int) -> float:
-    N = model.config.segment_len
-    ids = tokenizer(split_reference()[1], add_special_tokens=False, return_tensors="pt").input_ids
     means = []
-    for index in range(pairs):
-        first, second = ids[:, 2 * index * N:(2 * index + 1) * N], ids[:, (2 * index + 1) * N:(2 * index + 2) * N]
+    for pair in held_out_pairs(tokenizer, model.config.segment_len, pairs):
         with torch.no_grad():
-            _, memory = model.segment_hidden(first, model.empty_memory(1))
-        means.append(logged_gates(model, second, memory).mean())
+            _, memory = model.segment_hidden(pair[0:1], model.empty_memory(1))
+        means.append(logged_gates(model, pair[1:2], memory).mean())
     return torch.stack(means).mean().item()
 
 
@@ -62,9 +59,8 @@ def question_gate(reader: InfiniReader, length: int, cases: int) -> float:
     for index in range(cases):
         case = make_passkey(TokenCounter(reader.tokenizer), length, 0.5, random.Random(f"query-gates-{index}"))
         state = reader.ingest(case.document)
-        memory = [(M, z) for M, z in state.memory]
         prompt = torch.tensor([reader.final_tokens(state, case.question)])
-        means.append(logged_gates(reader.model, prompt, memory)[:, :, -QUESTION_TAIL:].mean())
+        means.append(logged_gates(reader.model, prompt, state.memory)[:, :, -QUESTION_TAIL:].mean())
     return torch.stack(means).mean().item()
 
 

@@ -41,13 +41,18 @@ def mean_nll(model: InfiniModel, segments: torch.Tensor, use_memory: bool, with_
     return total / count
 
 
+def held_out_pairs(tokenizer, segment_len: int, n_pairs: int, device="cpu") -> torch.Tensor:
+    """(n, 2, N): consecutive segment pairs from the start of the held-out Language Reference text."""
+    ids = tokenizer(split_reference()[1], add_special_tokens=False)["input_ids"]
+    n = min(n_pairs, len(ids) // (2 * segment_len))
+    return torch.tensor(ids[: n * 2 * segment_len], device=device).view(n, 2, segment_len)
+
+
 def perplexities(model_path: str | None, adapter: str | None, segment_len: int, n_segments: int, device: str) -> dict:
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     lm, tokenizer = load_base_model(model_path, dtype=dtype, device=device)
-    _, held_out = split_reference()
-    ids = tokenizer(held_out, add_special_tokens=False)["input_ids"]
-    n = min(n_segments, len(ids) // (2 * segment_len))
-    segments = torch.tensor(ids[: n * 2 * segment_len], device=device).view(n, 2, segment_len)
+    segments = held_out_pairs(tokenizer, segment_len, n_segments, device)
+    n = segments.shape[0]
     base = InfiniModel(copy.deepcopy(lm), InfiniConfig(segment_len=segment_len))
     models = {"base": (base, False), "untrained_conversion": (base, True)}
     if adapter:

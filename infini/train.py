@@ -97,16 +97,16 @@ def make_optimizer(model: InfiniModel, recipe: dict) -> torch.optim.Optimizer:
     gates = [p for n, p in named if n.endswith("memory_gate") or ("memory_beta.bias" in n and not own_write_lr)]
     adapters = [p for n, p in named if "lora_" in n or ("memory_gate_proj" in n and not own_query_lr)
                 or ("memory_beta.weight" in n and not own_write_lr)]
-    groups = [
-        {"params": gates, "lr": recipe["lr_gate"], "weight_decay": 0.0, "base_lr": recipe["lr_gate"]},
-        {"params": adapters, "lr": recipe["lr_adapter"], "weight_decay": recipe["weight_decay"],
-         "base_lr": recipe["lr_adapter"]},
-    ]
-    if writes:  # last, so that checkpoints of recipes without it keep their group numbers
-        groups.append({"params": writes, "lr": recipe["lr_write"], "weight_decay": 0.0, "base_lr": recipe["lr_write"]})
+
+    def group(params, lr, weight_decay=0.0):  # base_lr: what the schedule scales each step
+        return {"params": params, "lr": lr, "weight_decay": weight_decay, "base_lr": lr}
+
+    groups = [group(gates, recipe["lr_gate"]), group(adapters, recipe["lr_adapter"], recipe["weight_decay"])]
+    # Optional groups last, so that checkpoints of recipes without them keep their group numbers.
+    if writes:
+        groups.append(group(writes, recipe["lr_write"]))
     if query_gates:
-        groups.append({"params": query_gates, "lr": recipe["lr_query_gate"], "weight_decay": 0.0,
-                       "base_lr": recipe["lr_query_gate"]})
+        groups.append(group(query_gates, recipe["lr_query_gate"]))
     return torch.optim.AdamW(groups, betas=(0.9, 0.95))
 
 

@@ -72,8 +72,11 @@ def test_query_gate_matrices_learn_at_the_adapters_rate_or_their_own_and_gate_sc
     add_lora(model, 2, 4, ["q_proj", "k_proj", "v_proj"])
     mark_trainable(model.lm)
     recipe = {**DEFAULTS, "lr_gate": 0.01, "lr_adapter": 1e-4, "lr_write": 0.02}
-    groups = make_optimizer(model, recipe).param_groups
-    by_lr = {g["lr"]: {id(p) for p in g["params"]} for g in groups}
+    def params_by_lr(optimizer):
+        return {g["lr"]: {id(p) for p in g["params"]} for g in optimizer.param_groups}
+
+    optimizer = make_optimizer(model, recipe)
+    groups, by_lr = optimizer.param_groups, params_by_lr(optimizer)
     layers = model.attention_layers()
     assert by_lr[0.01] == {id(a.memory_gate) for a in layers}
     assert {id(a.memory_gate_proj.weight) for a in layers} <= by_lr[1e-4]
@@ -81,6 +84,6 @@ def test_query_gate_matrices_learn_at_the_adapters_rate_or_their_own_and_gate_sc
     trainable = {id(p) for p in model.lm.parameters() if p.requires_grad}
     assert trainable == set().union(*by_lr.values())  # every trained parameter in exactly one group
     assert sum(len(g["params"]) for g in groups) == len(trainable)
-    own = {g["lr"]: {id(p) for p in g["params"]} for g in make_optimizer(model, {**recipe, "lr_query_gate": 3e-3}).param_groups}
+    own = params_by_lr(make_optimizer(model, {**recipe, "lr_query_gate": 3e-3}))
     assert own[3e-3] == {id(a.memory_gate_proj.weight) for a in layers}
     assert not own[3e-3] & own[1e-4]
