@@ -1,6 +1,6 @@
 """Write the evidence measured by bench/memory_evidence.sh into the artifact's JSON card.
 
-    python bench/card_eval.py ADAPTER [EVIDENCE_DIR]
+    python bench/card_eval.py ADAPTER [EVIDENCE_DIR] [--more RUN_DIR ...]
 
 The card gets, per task, pipeline and length, correct/cases at each needle depth, plus the
 perplexity and gate-statistics results, and the command that measured them.
@@ -31,6 +31,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("adapter")
     parser.add_argument("evidence", nargs="?", default="bench/results/memory-cpu")
+    parser.add_argument("--more", action="append", default=[], metavar="DIR",
+                        help="another eval run folder of this artifact (e.g. fresh seeds); repeat")
     args = parser.parse_args(argv)
     evidence = Path(args.evidence)
     results: dict = {"measured_by": f"bench/memory_evidence.sh {args.adapter} {evidence}", "evidence_dir": str(evidence)}
@@ -39,6 +41,8 @@ def main(argv=None) -> None:
             results[name] = depth_table(evidence / name)
     if (evidence / "perplexity.json").exists():
         results["perplexity"] = json.loads((evidence / "perplexity.json").read_text())
+    if args.more:
+        results["more_cases"] = {directory: depth_table(Path(directory)) for directory in args.more}
     results["gates"] = head_kinds(gate_matrix(args.adapter))
     card = update_card(args.adapter, eval=results)
     print(json.dumps(card["eval"], indent=2))
