@@ -43,10 +43,14 @@ def needle_tokens(tokenizer, document: str, needle_text: str) -> list[int]:
 RETENTION_AFTER = (1, 4, 16)  # segments after the needle's, where retention is also read
 
 
+def reads(keys: list[torch.Tensor], memory) -> list[torch.Tensor]:
+    """What each layer's memory returns for the needle's keys: per layer (needle tokens, G, d)."""
+    return [torch.einsum("tgd,gde->tge", k, M[0]) for k, (M, _) in zip(keys, memory)]
+
+
 def retention(keys: list[torch.Tensor], after: list[torch.Tensor], memory) -> float:
     """Mean cos(k M_needle, k M) over the needle's tokens, KV heads and layers."""
-    now = [torch.einsum("tgd,gde->tge", k, M[0]) for k, (M, _) in zip(keys, memory)]
-    return torch.stack([torch.cosine_similarity(a, e, dim=-1).mean() for a, e in zip(after, now)]).mean().item()
+    return torch.stack([torch.cosine_similarity(a, e, dim=-1).mean() for a, e in zip(after, reads(keys, memory))]).mean().item()
 
 
 def measure(model, ids: torch.Tensor, needle: list[int]) -> tuple[float, float, dict[int, float], float]:
@@ -67,7 +71,7 @@ def measure(model, ids: torch.Tensor, needle: list[int]) -> tuple[float, float, 
             if index == needle_segment:
                 keys = [unit(project(layer.k_proj, inputs[i][0, local], True)[1].view(len(local), layer.num_kv_heads, -1))
                         for i, layer in enumerate(layers)]  # per layer (needle tokens, G, d)
-                after = [torch.einsum("tgd,gde->tge", k, M[0]) for k, (M, _) in zip(keys, memory)]
+                after = reads(keys, memory)
             elif keys is not None and index - needle_segment in RETENTION_AFTER:
                 curve[index - needle_segment] = retention(keys, after, memory)
     for hook in hooks:
