@@ -72,7 +72,7 @@ def measure(model, ids: torch.Tensor, needle: list[int]) -> tuple[float, float, 
                 keys = [unit(project(layer.k_proj, inputs[i][0, local], True)[1].view(len(local), layer.num_kv_heads, -1))
                         for i, layer in enumerate(layers)]  # per layer (needle tokens, G, d)
                 after = reads(keys, memory)
-            elif keys is not None and index - needle_segment in RETENTION_AFTER:
+            elif index - needle_segment in RETENTION_AFTER:  # after the needle's segment, so keys are set
                 curve[index - needle_segment] = retention(keys, after, memory)
     for hook in hooks:
         hook.remove()
