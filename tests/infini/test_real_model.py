@@ -26,19 +26,22 @@ def test_real_model_streams_a_short_text_and_answers_from_the_last_segment(smoll
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("artifact, length, depth, sample, seed", [
-    ("smollm2-135m-deltanet-cpu", 1000, 50.0, 0, 0),  # stages 1+2: reads from memory at 1K
-    ("smollm2-135m-deltanet-capped-cpu", 4000, 50.0, 0, 0),  # stage 3 with the read cap: at 4K, where stages 1+2 did not
+@pytest.mark.parametrize("artifact, task, length, depth, sample, seed", [
+    ("smollm2-135m-deltanet-cpu", "passkey", 1000, 50.0, 0, 0),  # stages 1+2: reads from memory at 1K
+    ("smollm2-135m-deltanet-capped-cpu", "passkey", 4000, 50.0, 0, 0),  # stage 3 with the read cap: at 4K, where stages 1+2 did not
     # stage 4 on 1K-24K samples: at 8K, the one start-of-document case of three it reads (README's Table 3 row)
-    ("smollm2-135m-deltanet-24k-cpu", 8000, 0.0, 2, 0),
+    ("smollm2-135m-deltanet-24k-cpu", "passkey", 8000, 0.0, 2, 0),
     # stage 5 with the write penalty: the middle of an 8K document, where stage 4 read none of three
-    ("smollm2-135m-deltanet-selective-cpu", 8000, 50.0, 0, 0),
+    ("smollm2-135m-deltanet-selective-cpu", "passkey", 8000, 50.0, 0, 0),
     # stage 6 with query gates: the middle of a 4K document, where stage 5 read neither case
-    ("smollm2-135m-deltanet-query-gate-cpu", 4000, 50.0, 1, 0),
+    ("smollm2-135m-deltanet-query-gate-cpu", "passkey", 4000, 50.0, 1, 0),
     # stage 7 on short samples: the start of a 2K document, where stage 5 answered 315400000000000 for 31540
-    ("smollm2-135m-deltanet-short-cpu", 2000, 0.0, 1, 1),
+    ("smollm2-135m-deltanet-short-cpu", "passkey", 2000, 0.0, 1, 1),
+    # stage 8 on samples up to 8K with more niah: a needle's 7-digit value in the middle of 8K of real text,
+    # where stage 7 answered 4315000 for 4013509
+    ("smollm2-135m-deltanet-short-stage8-cpu", "niah_single", 8000, 50.0, 2, 1),
 ])
-def test_committed_artifact_reads_a_pass_key_from_an_earlier_segment(smollm, artifact, length, depth, sample, seed):
+def test_committed_artifact_reads_a_needle_from_an_earlier_segment(smollm, artifact, task, length, depth, sample, seed):
     from eval.runner import generate_cases
     from eval.scorers import score
     from infini.adapter import TRAINED_DIR
@@ -46,12 +49,14 @@ def test_committed_artifact_reads_a_pass_key_from_an_earlier_segment(smollm, art
     lm, tokenizer = smollm
     path = TRAINED_DIR / f"{artifact}.safetensors"
     assert path.stat().st_size <= 16 * 2**20
-    case = generate_cases(tokenizer, ["passkey"], [length], [depth], samples=sample + 1, seed=seed)[sample]  # as eval run draws it
+    case = generate_cases(tokenizer, [task], [length], [depth], samples=sample + 1, seed=seed)[sample]  # as eval run draws it
     answers = {}
     for name, adapter in (("trained", path), ("untrained", None)):
         pipeline = InfiniPipeline.load(adapter=adapter, segment_len=128, base=(copy.deepcopy(lm), tokenizer))
         handle = pipeline.ingest(case.document)
         assert handle.state.tokens_seen - len(handle.state.tail) >= 0.75 * length  # the needle went to memory
-        result = collect(pipeline.answer(handle, case.question, max_new_tokens=16, answer_prefix=case.answer_prefix))
+        # niah answers restate the question before the 7-digit value (eval run --max-new-tokens 32, as in the README)
+        result = collect(pipeline.answer(handle, case.question, max_new_tokens=16 if task == "passkey" else 32,
+                                         answer_prefix=case.answer_prefix))
         answers[name] = score(case.metric, result.text, case.answers)
     assert answers == {"trained": 1.0, "untrained": 0.0}
