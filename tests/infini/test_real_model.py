@@ -40,6 +40,9 @@ def test_real_model_streams_a_short_text_and_answers_from_the_last_segment(smoll
     # stage 8 on samples up to 8K with more niah: a needle's 7-digit value in the middle of 8K of real text,
     # where stage 7 answered 4315000 for 4013509
     ("smollm2-135m-deltanet-short-stage8-cpu", "niah_single", 8000, 50.0, 2, 1),
+    # stage 9 on samples up to 10K with a stronger write penalty: a needle written first (depth 0) in 8K of
+    # real text, the kind stage 8 loses (it answered 1544308 for 1554308)
+    ("smollm2-135m-deltanet-stage9-cpu", "niah_single", 8000, 0.0, 3, 2),
 ])
 def test_committed_artifact_reads_a_needle_from_an_earlier_segment(smollm, artifact, task, length, depth, sample, seed):
     from eval.runner import generate_cases
