@@ -202,7 +202,30 @@ def gate_stats(model: InfiniModel) -> dict:
     }
 
 
-def train(recipe: dict, out: Path, model_path: str | None = None, log_every: int = 5) -> Path:
+# What a chained stage's card records of its recipe (the whole recipe is in the card as well).
+STAGE_KEYS = ("seed", "min_segments", "start_max_segments", "max_segments", "curriculum_fraction", "task_mix",
+              "last_segment_share", "lr_adapter", "grad_segments", "write_penalty", "lr_write", "niah_needles",
+              "niah_ask_all")
+
+
+def chained_stages(init_card: dict, init_adapter: str, recipe: dict, recipe_file: str | None,
+                   steps: int, seconds: float) -> list[dict]:
+    """The training history of an artifact trained from another one: the init card's stages, then this one.
+
+    Numbers continue the init card's; an init artifact without a history is stage 1.
+    """
+    earlier = [dict(stage) for stage in init_card.get("stages", [])]
+    if not earlier:
+        earlier = [{"stage": 1, "artifact": init_adapter, "steps": init_card.get("steps"),
+                    "train_seconds": init_card.get("train_seconds")}]
+    return earlier + [{
+        "stage": earlier[-1]["stage"] + 1, "recipe_file": recipe_file, "init_adapter": init_adapter,
+        "steps": steps, "train_seconds": seconds, **{key: recipe[key] for key in STAGE_KEYS},
+    }]
+
+
+def train(recipe: dict, out: Path, model_path: str | None = None, log_every: int = 5,
+          recipe_file: str | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     (out / "recipe.json").write_text(json.dumps(recipe, indent=2))
     torch.manual_seed(recipe["seed"])
@@ -274,6 +297,9 @@ def train(recipe: dict, out: Path, model_path: str | None = None, log_every: int
                 "language modelling on the same text; see infini/train_data.py",
         **gate_stats(model),
     }
+    if recipe["init_adapter"]:
+        card["stages"] = chained_stages(read_card(recipe["init_adapter"]), recipe["init_adapter"], recipe,
+                                        recipe_file, step, card["train_seconds"])
     adapter_path = out / "adapter.safetensors"
     save_adapter(model, adapter_path, card)
     return adapter_path
@@ -287,7 +313,7 @@ def main(argv=None) -> None:
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override recipe entries")
     args = parser.parse_args(argv)
     recipe = load_recipe(args.recipe, args.set)
-    print(train(recipe, Path(args.out), args.model))
+    print(train(recipe, Path(args.out), args.model, recipe_file=args.recipe))
 
 
 if __name__ == "__main__":

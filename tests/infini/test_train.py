@@ -87,3 +87,22 @@ def test_query_gate_matrices_learn_at_the_adapters_rate_or_their_own_and_gate_sc
     own = params_by_lr(make_optimizer(model, {**recipe, "lr_query_gate": 3e-3}))
     assert own[3e-3] == {id(a.memory_gate_proj.weight) for a in layers}
     assert not own[3e-3] & own[1e-4]
+
+
+def test_a_chained_stage_appends_itself_to_its_init_cards_history_and_leaves_it_unchanged():
+    from infini.train import DEFAULTS, STAGE_KEYS, chained_stages
+
+    recipe = {**DEFAULTS, "seed": 10, "max_segments": 80, "task_mix": {"passkey": 0.3, "niah": 0.7}}
+    history = [{"stage": 1, "steps": 600}, {"stage": 9, "steps": 131, "seed": 9}]
+    init_card = {"steps": 131, "stages": history}
+    stages = chained_stages(init_card, "a/stage9.safetensors", recipe, "r/stage10.json", 120, 3000.0)
+    assert stages[:2] == [{"stage": 1, "steps": 600}, {"stage": 9, "steps": 131, "seed": 9}]
+    new = stages[2]
+    assert (new["stage"], new["init_adapter"], new["recipe_file"], new["steps"]) == (10, "a/stage9.safetensors", "r/stage10.json", 120)
+    assert all(new[key] == recipe[key] for key in STAGE_KEYS) and new["seed"] == 10
+    stages[0]["steps"] = 0
+    assert history[0]["steps"] == 600  # the init card is not edited through the returned list
+    # An init artifact without a history is stage 1 (its own steps), the new one stage 2.
+    first = chained_stages({"steps": 600, "train_seconds": 2280.0}, "a/cpu.safetensors", recipe, None, 5, 9.0)
+    assert [s["stage"] for s in first] == [1, 2]
+    assert (first[0]["artifact"], first[0]["steps"]) == ("a/cpu.safetensors", 600)
