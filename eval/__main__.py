@@ -13,8 +13,11 @@ PIPELINE_NAMES = ("infini", "infini_untrained", "infini_untrained_linear", "rag"
 
 
 def make_pipelines(names: list[str], model: str | None, adapter: str | None, segment_len: int | None, device: str | None,
-                   read_cap: bool | None = None, memory_layers: list[int] | None = None):
-    """Load the base model once; each pipeline converts its own copy."""
+                   read_cap: bool | None = None, memory_layers: list[int] | None = None, dtype: str | None = None):
+    """Load the base model once; each pipeline converts its own copy.
+
+    dtype: the base model's weights (default: bfloat16 on CUDA, float32 on CPU); the memory is float32 either way.
+    """
     import torch
 
     from infini.loading import load_base_model
@@ -23,7 +26,7 @@ def make_pipelines(names: list[str], model: str | None, adapter: str | None, seg
     from infini.stream import InfiniReader
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if device == "cuda" else torch.float32)
     lm, tokenizer = load_base_model(model, dtype=dtype, device=device)
     pipelines = {}
     for name in names:
@@ -81,6 +84,8 @@ def main(argv=None) -> None:
                        help="keep the trained memory in these layers only, e.g. 0-9 or 3,12-14 (default: all)")
     run_p.add_argument("--max-new-tokens", type=int, default=32)
     run_p.add_argument("--device")
+    run_p.add_argument("--dtype", choices=("float32", "bfloat16"),
+                       help="base model weights (default: bfloat16 on CUDA, float32 on CPU, where the artifacts were measured)")
     run_p.add_argument("--cases", help="a JSON Lines file of your own cases (instead of --tasks)")
     run_p.add_argument("--out", required=True)
     report_p = sub.add_parser("report", help="write report.md, scores.csv and plots from DIR/results.jsonl")
@@ -110,7 +115,7 @@ def main(argv=None) -> None:
             raise SystemExit(f"error: no adapter file at {adapter} (use --adapter none for the untrained conversion)")
         pipelines, tokenizer = make_pipelines(args.pipelines.split(","), args.model, adapter, args.segment_len, args.device,
                                              None if args.read_cap is None else args.read_cap == "on",
-                                             args.memory_layers)
+                                             args.memory_layers, args.dtype)
         if args.cases:
             cases = load_cases(args.cases)
         else:
