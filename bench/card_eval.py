@@ -1,9 +1,10 @@
-"""Write the evidence measured by bench/memory_evidence.sh into the artifact's JSON card.
+"""Write an artifact's measured evidence into its JSON card.
 
     python bench/card_eval.py ADAPTER [EVIDENCE_DIR] [--more RUN_DIR ...]
 
-The card gets, per task, pipeline and length, correct/cases at each needle depth, plus the
-perplexity and gate-statistics results, and the command that measured them.
+EVIDENCE_DIR: what bench/memory_evidence.sh wrote; RUN_DIR: folders of `python -m eval run` (fresh
+seeds, a GPU session). The card gets, per task, pipeline and length, correct/cases at each needle
+depth, plus the perplexity and gate-statistics results, and what measured them.
 """
 from __future__ import annotations
 
@@ -30,20 +31,27 @@ def depth_table(directory: Path) -> dict:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("adapter")
-    parser.add_argument("evidence", nargs="?", default="bench/results/memory-cpu")
+    parser.add_argument("evidence", nargs="?", help="bench/memory_evidence.sh's output folder, if it was run")
     parser.add_argument("--more", action="append", default=[], metavar="DIR",
                         help="another eval run folder of this artifact (e.g. fresh seeds); repeat")
     args = parser.parse_args(argv)
-    evidence = Path(args.evidence)
-    results: dict = {"measured_by": f"bench/memory_evidence.sh {args.adapter} {evidence}", "evidence_dir": str(evidence)}
-    for name in ("passkey", "untrained", "niah"):
-        if (evidence / name / "results.jsonl").exists():
-            results[name] = depth_table(evidence / name)
-    if (evidence / "perplexity.json").exists():
-        results["perplexity"] = json.loads((evidence / "perplexity.json").read_text())
+    if not args.evidence and not args.more:
+        parser.error("give EVIDENCE_DIR, --more RUN_DIR, or both")
+    measured_by = []
+    results: dict = {}
+    if args.evidence:
+        evidence = Path(args.evidence)
+        measured_by.append(f"bench/memory_evidence.sh {args.adapter} {evidence}")
+        results["evidence_dir"] = str(evidence)
+        for name in ("passkey", "untrained", "niah"):
+            if (evidence / name / "results.jsonl").exists():
+                results[name] = depth_table(evidence / name)
+        if (evidence / "perplexity.json").exists():
+            results["perplexity"] = json.loads((evidence / "perplexity.json").read_text())
     if args.more:
+        measured_by.append("python -m eval run into the more_cases folders (their commands are in the README)")
         results["more_cases"] = {directory: depth_table(Path(directory)) for directory in args.more}
-    results["gates"] = head_kinds(gate_matrix(args.adapter))
+    results = {"measured_by": "; ".join(measured_by), **results, "gates": head_kinds(gate_matrix(args.adapter))}
     card = update_card(args.adapter, eval=results)
     print(json.dumps(card["eval"], indent=2))
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One prepared GPU session (one H200, ~9 minutes): stage 11, trained from the default artifact (stage 9) on
-# 2-320 segments of 128 tokens (infini/recipes/cuda-deltanet-stage11.json), and the eval module's cases for
+# 2-128 segments of 128 tokens, batch 8 (infini/recipes/cuda-deltanet-stage11.json), and the eval module's cases for
 # stage 9 and stage 11, in float32 as on the CPU, the evaluations side by side (each reads batch 1).
 #   Phase A: training; meanwhile stage 9 on the CPU's cases (seeds 1, 2: does the GPU reproduce them?),
 #            on fresh cases (seed 4), and at 1M tokens.
@@ -47,6 +47,8 @@ stamp "phase A: train stage 11 for $TRAIN_S s; stage 9 measured meanwhile"
 TORCH_ALLOW_TF32_CUBLAS_OVERRIDE=1 $PY -m infini.train --recipe infini/recipes/cuda-deltanet-stage11.json --out /tmp/s11 \
   --model "$MODEL" --set max_minutes=$($PY -c "print(round($TRAIN_S / 60, 2))") ${TRAIN_SET:-} > "$R/train.log" 2>&1 &
 TRAIN=$!
+# The 1M cases did not finish in the 2026-11-29 session: ingestion ran at ~72 ms a segment alone (bench/gpu_smoke.py),
+# so one 1M case needs ~9.4 minutes, more beside the other processes. Run them as a session of their own.
 ev stage9-passkey1m-d0 $S9 $(( $(left) - 30 )) --seed 4 --max-new-tokens 16 --tasks passkey --lengths 1m --depths 0 --samples 1
 ev stage9-passkey1m-d50 $S9 $(( $(left) - 30 )) --seed 4 --max-new-tokens 16 --tasks passkey --lengths 1m --depths 50 --samples 1
 cases stage9 $S9 $(( TRAIN_S + 20 ))

@@ -61,6 +61,11 @@ def random_number(rng: random.Random, digits: int) -> str:
     return str(rng.randrange(10 ** (digits - 1), 10**digits))
 
 
+def has_adjacent_repeat(number: str) -> bool:
+    """1656671: yes (66, 77); 8294681: no. The memory misreads the first kind more often (bench/digit_misses.py)."""
+    return any(a == b for a, b in zip(number, number[1:]))
+
+
 def passkey_document(key: str, blocks_before: int, blocks_after: int) -> str:
     """Preamble, filler, the needle, more filler: the Landmark format (the question is asked separately)."""
     filler = " ".join([PASSKEY_FILLER] * blocks_before)

@@ -46,6 +46,10 @@ DEFAULTS = {
     "memory_layers": None,  # which layers get memory (None: all, the paper's layer everywhere)
     "lr_write": None,  # learning rate of the write strength (weight and bias); None: bias with the gates, weight with LoRA
     "niah_needles": 3, "niah_ask_all": False,  # needles per niah sample; ask for each of them (one ingestion, several reads)
+    "repeat_digit_share": 0.0,  # share of needle numbers with a repeated adjacent digit (0: drawn as the eval draws them)
+    # This stage's number in the project's history. Numbers are global: two stages trained from one artifact
+    # (siblings) differ, so a lineage can skip some. None: the init card's last stage + 1.
+    "stage": None,
     "query_gate": False,  # variant: gates per token (InfiniConfig.query_gate)
     "lr_query_gate": None,  # learning rate of the query gates' W_g; None: the adapters' (stage 6: W_g barely moved)
 }
@@ -205,21 +209,22 @@ def gate_stats(model: InfiniModel) -> dict:
 # What a chained stage's card records of its recipe (the whole recipe is in the card as well).
 STAGE_KEYS = ("seed", "min_segments", "start_max_segments", "max_segments", "curriculum_fraction", "task_mix",
               "last_segment_share", "lr_adapter", "grad_segments", "write_penalty", "lr_write", "niah_needles",
-              "niah_ask_all")
+              "niah_ask_all", "repeat_digit_share")
 
 
 def chained_stages(init_card: dict, init_adapter: str, recipe: dict, recipe_file: str | None,
                    steps: int, seconds: float) -> list[dict]:
     """The training history of an artifact trained from another one: the init card's stages, then this one.
 
-    Numbers continue the init card's; an init artifact without a history is stage 1.
+    The new stage's number is the recipe's `stage`, else the init card's last + 1; an init artifact
+    without a history is stage 1.
     """
     earlier = [dict(stage) for stage in init_card.get("stages", [])]
     if not earlier:
         earlier = [{"stage": 1, "artifact": init_adapter, "steps": init_card.get("steps"),
                     "train_seconds": init_card.get("train_seconds")}]
     return earlier + [{
-        "stage": earlier[-1]["stage"] + 1, "recipe_file": recipe_file, "init_adapter": init_adapter,
+        "stage": recipe["stage"] or earlier[-1]["stage"] + 1, "recipe_file": recipe_file, "init_adapter": init_adapter,
         "steps": steps, "train_seconds": seconds, **{key: recipe[key] for key in STAGE_KEYS},
     }]
 
@@ -232,7 +237,7 @@ def train(recipe: dict, out: Path, model_path: str | None = None, log_every: int
     model, tokenizer = build_model(recipe, model_path)
     reader = InfiniReader(model, tokenizer)
     maker = SampleMaker(tokenizer, reader.turn_open, reader.turn_close, recipe["segment_len"],
-                        recipe["niah_needles"], recipe["niah_ask_all"])
+                        recipe["niah_needles"], recipe["niah_ask_all"], recipe["repeat_digit_share"])
     optimizer = make_optimizer(model, recipe)
     checkpoint_path = out / "checkpoint.safetensors"
     step, elapsed_before = 0, 0.0

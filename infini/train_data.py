@@ -16,7 +16,7 @@ import torch
 from eval.tasks import (
     NIAH_NEEDLE, NIAH_QUESTION, PASSKEY_ANSWER_PREFIX, PASSKEY_FILLER, PASSKEY_NEEDLE, PASSKEY_PREAMBLE,
     PASSKEY_QUESTION,
-    language_reference, random_key, random_number,
+    has_adjacent_repeat, language_reference, random_key, random_number,
 )
 
 IGNORE = -100
@@ -44,11 +44,13 @@ class Sample:
 
 class SampleMaker:
     def __init__(self, tokenizer, turn_open: str, turn_close: str, segment_len: int,
-                 niah_needles: int = 3, niah_ask_all: bool = False):
+                 niah_needles: int = 3, niah_ask_all: bool = False, repeat_digit_share: float = 0.0):
         self.tok = tokenizer
         self.N = segment_len
         self.niah_needles = niah_needles  # at most this many needles per niah sample
         self.niah_ask_all = niah_ask_all  # ask for every needle (each placed like the asked one), not the first only
+        # Share of needle numbers drawn with a repeated adjacent digit (0: as the eval draws them, ~47% at 7 digits).
+        self.repeat_digit_share = repeat_digit_share
         self.turn_open = self.encode(turn_open)
         self.turn_close = turn_close
         self.end_of_turn = [tokenizer.convert_tokens_to_ids("<|im_end|>")]
@@ -83,8 +85,16 @@ class SampleMaker:
             return rng.randrange(min(max(start, S * self.N), end - 1), end)
         return rng.randrange(start, max(start + 1, min(S * self.N, end)))
 
+    def number(self, rng: random.Random, digits: int) -> str:
+        # share 0 draws nothing more from rng, so the recipes without the key keep their data.
+        if self.repeat_digit_share and rng.random() < self.repeat_digit_share:
+            while not has_adjacent_repeat(value := random_number(rng, digits)):
+                pass
+            return value
+        return random_number(rng, digits)
+
     def passkey(self, rng: random.Random, S: int, tail_len: int, last_segment_share: float) -> Sample:
-        key = random_number(rng, 5)
+        key = self.number(rng, 5)
         needle = self.encode(" " + PASSKEY_NEEDLE.format(key=key))
         # A short draw still holds the whole preamble and needle (the final segment grows instead).
         doc_len = max(S * self.N + tail_len, len(self.turn_open) + len(self.preamble) + len(needle))
@@ -105,7 +115,7 @@ class SampleMaker:
             key = random_key(rng)
             if key not in keys:
                 keys.append(key)
-        values = [random_number(rng, 7) for _ in keys]
+        values = [self.number(rng, 7) for _ in keys]
         needles = [self.encode(" " + NIAH_NEEDLE.format(key=k, value=v)) for k, v in zip(keys, values)]
         doc_len = max(S * self.N + tail_len, len(self.turn_open) + sum(map(len, needles)) + 8)
         room = doc_len - len(self.turn_open) - sum(map(len, needles))

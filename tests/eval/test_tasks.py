@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from eval.tasks import GENERATORS, CasesFileError, TokenCounter, load_cases, make_passkey
+from eval.tasks import GENERATORS, CasesFileError, TokenCounter, has_adjacent_repeat, load_cases, make_passkey
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +63,8 @@ def test_cases_file_loads_and_bad_lines_are_reported(tmp_path):
     bad.write_text(json.dumps({"id": "a", "document": "x", "question": "q", "answers": ["z"], "metric": "bleu"}) + "\n")
     with pytest.raises(CasesFileError, match="line 1"):
         load_cases(str(bad))
+
+
+def test_has_adjacent_repeat_finds_a_digit_that_follows_itself():
+    assert has_adjacent_repeat("1656671") and has_adjacent_repeat("99158")
+    assert not has_adjacent_repeat("8294681") and not has_adjacent_repeat("2082753")  # 2 twice, never side by side

@@ -2,6 +2,7 @@ import random
 
 import pytest
 
+from eval.tasks import has_adjacent_repeat
 from infini.stream import InfiniReader
 from infini.train_data import IGNORE, SampleMaker
 
@@ -58,3 +59,17 @@ def test_niah_ask_all_asks_for_every_needle_of_one_document(tokenizer):
         assert len(set(asked)) == len(asked)  # one question per needle, each for another key
         counts.add(len(asked))
     assert min(counts) == 1 and max(counts) >= 5
+
+
+@pytest.mark.parametrize("share, expected", [(0.0, 1 - 0.9**6), (0.5, 0.5 + 0.5 * (1 - 0.9**6)), (1.0, 1.0)])
+def test_repeat_digit_share_sets_how_many_needle_numbers_repeat_a_digit(tokenizer, share, expected):
+    # Uniform 7-digit numbers repeat an adjacent digit with probability 1 - 0.9^6 (each of 6 pairs differs w.p. 0.9).
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "\x00"}], tokenize=False, add_generation_prompt=True)
+    maker = SampleMaker(tokenizer, *prompt.split("\x00"), segment_len=64, repeat_digit_share=share)
+    rng = random.Random(7)
+    numbers = [maker.number(rng, 7) for _ in range(2000)]
+    assert all(len(n) == 7 and n[0] != "0" for n in numbers)
+    assert abs(sum(map(has_adjacent_repeat, numbers)) / len(numbers) - expected) < 0.04
+    sample = maker.niah(rng, 2, 16, 0.0)  # the asked needle's answer is drawn the same way
+    value = tokenizer.decode([t for t in sample.targets if t != IGNORE]).split(" is ")[1].split(".")[0]
+    assert value.isdigit() and (share < 1 or has_adjacent_repeat(value))

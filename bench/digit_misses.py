@@ -1,0 +1,53 @@
+"""Which needles the memory misses: answers with a repeated adjacent digit (e.g. 1656671) against the rest.
+
+    python bench/digit_misses.py RESULTS_DIR [RESULTS_DIR ...] [--max-depth 75]
+
+Reads each folder's results.jsonl (python -m eval run), keeps cases whose needle lies at --max-depth or
+less (so in an earlier segment, not the last) and prints, per kind of answer, how many were read back
+exactly, and how far the misses were (edit distance of the first number in the prediction).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+from eval.tasks import has_adjacent_repeat
+
+
+def edit_distance(a: str, b: str) -> int:
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
+    return row[-1]
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dirs", nargs="+")
+    parser.add_argument("--max-depth", type=float, default=75.0)
+    args = parser.parse_args(argv)
+    groups = {True: [], False: []}
+    for folder in args.dirs:
+        for line in (Path(folder) / "results.jsonl").read_text().splitlines():
+            case = json.loads(line)
+            if case["depth"] > args.max_depth:
+                continue
+            answer = case["answers"][0]
+            numbers = re.findall(r"\d+", case["prediction"])
+            groups[has_adjacent_repeat(answer)].append((case["score"] >= 1.0, edit_distance(answer, numbers[0]) if numbers else len(answer)))
+    print("| answer | read exactly | misses at edit distance 1 / 2 / more |")
+    print("|---|---|---|")
+    for repeat, label in ((True, "has a repeated adjacent digit"), (False, "no repeated adjacent digit")):
+        cases = groups[repeat]
+        hits = sum(ok for ok, _ in cases)
+        misses = [d for ok, d in cases if not ok]
+        near = [sum(d == k for d in misses) for k in (1, 2)]
+        print(f"| {label} | {hits}/{len(cases)} | {near[0]} / {near[1]} / {len(misses) - sum(near)} |")
+
+
+if __name__ == "__main__":
+    main()
