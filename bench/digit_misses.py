@@ -11,9 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from pathlib import Path
 
-from eval.tasks import has_adjacent_repeat
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from eval.tasks import has_adjacent_repeat  # noqa: E402
 
 
 def edit_distance(a: str, b: str) -> int:
