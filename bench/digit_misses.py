@@ -1,10 +1,11 @@
 """Which needles the memory misses: answers with a repeated adjacent digit (e.g. 1656671) against the rest.
 
-    python bench/digit_misses.py RESULTS_DIR [RESULTS_DIR ...] [--max-depth 75]
+    python bench/digit_misses.py RESULTS_DIR [RESULTS_DIR ...] [--max-depth 75 | --last-segment]
 
-Reads each folder's results.jsonl (python -m eval run), keeps cases whose needle lies at --max-depth or
-less (so in an earlier segment, not the last) and prints, per kind of answer, how many were read back
-exactly, and how far the misses were (edit distance of the first number in the prediction).
+Reads each folder's results.jsonl (python -m eval run), keeps the Infini cases whose needle lies at
+--max-depth or less (so in an earlier segment, read through the memory) or, with --last-segment, at
+depth 100 (read by local attention, which has positions), and prints, per kind of answer, how many
+were read back exactly, and how far the misses were (edit distance of the first number in the prediction).
 """
 from __future__ import annotations
 
@@ -32,12 +33,14 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dirs", nargs="+")
     parser.add_argument("--max-depth", type=float, default=75.0)
+    parser.add_argument("--last-segment", action="store_true", help="the depth-100 cases instead")
     args = parser.parse_args(argv)
     groups = {True: [], False: []}
     for folder in args.dirs:
         for line in (Path(folder) / "results.jsonl").read_text().splitlines():
             case = json.loads(line)
-            if case["depth"] > args.max_depth:
+            kept = case["depth"] == 100 if args.last_segment else case["depth"] <= args.max_depth
+            if not kept or not case["pipeline"].startswith("infini"):
                 continue
             answer = case["answers"][0]
             numbers = re.findall(r"\d+", case["prediction"])
