@@ -1,6 +1,8 @@
 import pytest
 
-from eval.__main__ import main, parse_layers
+import torch
+
+from eval.__main__ import main, make_pipelines, parse_layers
 
 
 def test_missing_adapter_file_stops_before_any_model_loads(tmp_path):
@@ -16,3 +18,15 @@ def test_memory_layers_option_reads_ranges_and_rejects_nonsense():
     for bad in ("a", "1-b", ""):
         with pytest.raises(Exception, match="expected layers|no layers"):
             parse_layers(bad)
+
+
+@pytest.mark.parametrize("dtype, expected", [(None, torch.float32), ("bfloat16", torch.bfloat16), ("float32", torch.float32)])
+def test_dtype_option_sets_the_base_weights_and_the_memory_stays_float32(tmp_path, tiny_llama, tokenizer, dtype, expected):
+    # --dtype float32 on a GPU is how the GPU reproduced the CPU's figures; the default on a CPU is float32.
+    tiny_llama.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    pipelines, _ = make_pipelines(["infini_untrained"], str(tmp_path), None, 16, "cpu", dtype=dtype)
+    model = pipelines["infini_untrained"].reader.model
+    assert model.lm.model.embed_tokens.weight.dtype == expected
+    M, z = model.empty_memory(1)[0]
+    assert M.dtype == z.dtype == torch.float32
