@@ -10,13 +10,13 @@ were read back exactly, and how far the misses were (edit distance of the first 
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from eval.report import read_results  # noqa: E402
 from eval.tasks import has_adjacent_repeat  # noqa: E402
 
 
@@ -37,8 +37,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     groups = {True: [], False: []}
     for folder in args.dirs:
-        for line in (Path(folder) / "results.jsonl").read_text().splitlines():
-            case = json.loads(line)
+        for case in read_results(Path(folder)):
             kept = case["depth"] == 100 if args.last_segment else case["depth"] <= args.max_depth
             if not kept or not case["pipeline"].startswith("infini"):
                 continue

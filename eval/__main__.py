@@ -20,14 +20,13 @@ def make_pipelines(names: list[str], model: str | None, adapter: str | None, seg
     """
     import torch
 
-    from infini.loading import load_base_model
+    from infini.loading import default_dtype, load_base_model
     from infini.model import InfiniConfig, InfiniModel
     from infini.pipeline import InfiniPipeline
     from infini.stream import InfiniReader
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if device == "cuda" else torch.float32)
-    lm, tokenizer = load_base_model(model, dtype=dtype, device=device)
+    lm, tokenizer = load_base_model(model, dtype=getattr(torch, dtype) if dtype else default_dtype(device), device=device)
     pipelines = {}
     for name in names:
         if name not in PIPELINE_NAMES:

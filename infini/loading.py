@@ -88,6 +88,11 @@ def resolve_model_dir(model: str | os.PathLike | None = None) -> Path:
     return path
 
 
+def default_dtype(device: str) -> torch.dtype:
+    """The base weights' dtype when none is asked for: bfloat16 on CUDA, float32 elsewhere (the CPU's, the artifacts' own)."""
+    return torch.bfloat16 if device == "cuda" else torch.float32
+
+
 def load_base_model(model: str | os.PathLike | None = None, dtype: torch.dtype = torch.float32, device: str = "cpu"):
     """Return (causal LM in eval mode, tokenizer) for `model` (see resolve_model_dir)."""
     folder = resolve_model_dir(model)

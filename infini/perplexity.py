@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from .adapter import DEFAULT_ADAPTER, adapter_option, read_card
-from .loading import load_base_model
+from .loading import default_dtype, load_base_model
 from .model import InfiniConfig, InfiniModel
 from .pipeline import build_infini_model
 from .train_data import split_reference
@@ -49,8 +49,7 @@ def held_out_pairs(tokenizer, segment_len: int, n_pairs: int, device="cpu") -> t
 
 
 def perplexities(model_path: str | None, adapter: str | None, segment_len: int, n_segments: int, device: str) -> dict:
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    lm, tokenizer = load_base_model(model_path, dtype=dtype, device=device)
+    lm, tokenizer = load_base_model(model_path, dtype=default_dtype(device), device=device)
     segments = held_out_pairs(tokenizer, segment_len, n_segments, device)
     n = segments.shape[0]
     base = InfiniModel(copy.deepcopy(lm), InfiniConfig(segment_len=segment_len))

@@ -13,7 +13,7 @@ import torch
 from eval.contract import AnswerResult, Progress
 
 from .adapter import DEFAULT_ADAPTER, load_adapter, read_card
-from .loading import load_base_model
+from .loading import default_dtype, load_base_model
 from .memory_state import MemoryState
 from .model import InfiniConfig, InfiniModel, base_fingerprint
 from .stream import InfiniReader
@@ -63,8 +63,7 @@ class InfiniPipeline:
              read_cap: bool | None = None, memory_layers: list[int] | None = None) -> "InfiniPipeline":
         """base: an already loaded (lm, tokenizer) pair; it is converted in place, so pass a copy to share."""
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        dtype = torch.bfloat16 if device == "cuda" else torch.float32
-        lm, tokenizer = base or load_base_model(model, dtype=dtype, device=device)
+        lm, tokenizer = base or load_base_model(model, dtype=default_dtype(device), device=device)
         return cls(InfiniReader(build_infini_model(lm, adapter, segment_len, read_cap, memory_layers), tokenizer, use_memory=use_memory))
 
     def ingest(self, text: str, progress: Progress | None = None, lock=None,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from eval.contract import AnswerResult, Progress
-from infini.loading import load_base_model
+from infini.loading import default_dtype, load_base_model
 
 from .chunking import ChunkSettings
 from .embeddings import MiniLMEmbeddings
@@ -38,8 +38,7 @@ class RagPipeline:
     @classmethod
     def load(cls, model: str | None = None, device: str | None = None, base=None, **kwargs) -> "RagPipeline":
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        dtype = torch.bfloat16 if device == "cuda" else torch.float32
-        lm, tokenizer = base or load_base_model(model, dtype=dtype, device=device)
+        lm, tokenizer = base or load_base_model(model, dtype=default_dtype(device), device=device)
         return cls(RagReader(lm, tokenizer), MiniLMEmbeddings(device=device), **kwargs)
 
     def ingest(self, text: str, progress: Progress | None = None) -> RagHandle:
