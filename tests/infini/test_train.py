@@ -105,7 +105,7 @@ def test_a_chained_stage_appends_itself_to_its_init_cards_history_and_leaves_it_
     # An init artifact without a history is stage 1 (its own steps), the new one stage 2.
     first = chained_stages({"steps": 600, "train_seconds": 2280.0}, "a/cpu.safetensors", recipe, None, 5, 9.0)
     assert [s["stage"] for s in first] == [1, 2]
+    assert (first[0]["artifact"], first[0]["steps"]) == ("a/cpu.safetensors", 600)
     # A sibling of an earlier stage 10 (trained from the same stage 9) carries its own number.
     sibling = chained_stages(init_card, "a/stage9.safetensors", {**recipe, "stage": 12}, "r/stage12.json", 60, 2700.0)
     assert [s["stage"] for s in sibling] == [1, 9, 12]
-    assert (first[0]["artifact"], first[0]["steps"]) == ("a/cpu.safetensors", 600)

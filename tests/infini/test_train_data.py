@@ -7,11 +7,16 @@ from infini.stream import InfiniReader
 from infini.train_data import IGNORE, SampleMaker
 
 
-@pytest.fixture(scope="module")
-def maker(tokenizer):
+def chat_maker(tokenizer, **options) -> SampleMaker:
+    """A SampleMaker with the real chat turn around the document, 64-token segments."""
     prompt = tokenizer.apply_chat_template([{"role": "user", "content": "\x00"}], tokenize=False, add_generation_prompt=True)
     turn_open, turn_close = prompt.split("\x00")
-    return SampleMaker(tokenizer, turn_open, turn_close, segment_len=64)
+    return SampleMaker(tokenizer, turn_open, turn_close, segment_len=64, **options)
+
+
+@pytest.fixture(scope="module")
+def maker(tokenizer):
+    return chat_maker(tokenizer)
 
 
 @pytest.mark.parametrize("kind", ["passkey", "niah", "language_modelling"])
@@ -44,8 +49,7 @@ def test_reader_turn_matches_training_turn(maker, tiny_llama, tokenizer):
 
 
 def test_niah_ask_all_asks_for_every_needle_of_one_document(tokenizer):
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "\x00"}], tokenize=False, add_generation_prompt=True)
-    asking = SampleMaker(tokenizer, *prompt.split("\x00"), segment_len=64, niah_needles=6, niah_ask_all=True)
+    asking = chat_maker(tokenizer, niah_needles=6, niah_ask_all=True)
     rng = random.Random(1)
     counts = set()
     for _ in range(40):
@@ -64,8 +68,7 @@ def test_niah_ask_all_asks_for_every_needle_of_one_document(tokenizer):
 @pytest.mark.parametrize("share, expected", [(0.0, 1 - 0.9**6), (0.5, 0.5 + 0.5 * (1 - 0.9**6)), (1.0, 1.0)])
 def test_repeat_digit_share_sets_how_many_needle_numbers_repeat_a_digit(tokenizer, share, expected):
     # Uniform 7-digit numbers repeat an adjacent digit with probability 1 - 0.9^6 (each of 6 pairs differs w.p. 0.9).
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "\x00"}], tokenize=False, add_generation_prompt=True)
-    maker = SampleMaker(tokenizer, *prompt.split("\x00"), segment_len=64, repeat_digit_share=share)
+    maker = chat_maker(tokenizer, repeat_digit_share=share)
     rng = random.Random(7)
     numbers = [maker.number(rng, 7) for _ in range(2000)]
     assert all(len(n) == 7 and n[0] != "0" for n in numbers)
