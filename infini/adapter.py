@@ -78,20 +78,21 @@ def load_adapter(lm, path: str | os.PathLike, **overrides) -> InfiniModel:
     return model
 
 
-def load_trained_weights(model: InfiniModel, path: str | os.PathLike, new_query_gates: bool = False) -> None:
+def load_trained_weights(model: InfiniModel, path: str | os.PathLike, fresh: tuple[str, ...] | list[str] = ()) -> None:
     """Gates, write strengths and LoRA from an artifact into a model built with the same settings.
 
     A model with memory in fewer layers (InfiniConfig.memory_layers) takes the artifact's weights
     for those layers only: that is how a memory trained everywhere is measured layer by layer.
-    `new_query_gates`: the artifact has static gates and the model adds query gates (training's next
-    stage); their token terms keep their zero start, which reads exactly like the artifact.
+    `fresh`: names of parameters the model adds to the artifact (training's next stage), e.g.
+    "memory_gate_proj" (query gates on static ones) or "memory_conv" (the key convolution); they keep
+    their start (zero token terms, identity taps), which reads exactly like the artifact.
     """
     weights = load_file(str(path))
     without_memory = {f"layers.{a.layer_idx}." for a in model.attention_layers() if not a.has_memory}
     weights = {n: t for n, t in weights.items()
                if not ("memory_" in n and any(layer in n for layer in without_memory))}
     missing = [n for n, _ in model.lm.named_parameters() if is_trainable_name(n) and n not in weights
-               and not (new_query_gates and "memory_gate_proj" in n)]
+               and not any(part in n for part in fresh)]
     unexpected = set(weights) - {n for n, _ in model.lm.named_parameters()}
     if missing or unexpected:
         raise ValueError(f"{path} does not fit this model: missing {missing[:3]}, unexpected {sorted(unexpected)[:3]}")

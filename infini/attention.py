@@ -85,6 +85,23 @@ def deltanet_update(k_unit: torch.Tensor, v: torch.Tensor, beta: torch.Tensor, M
     return M + k_unit.transpose(-1, -2) @ new_values  # (B, G, d, d)
 
 
+def causal_conv(x: torch.Tensor, tail: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Variant, not the paper's: a short causal convolution over time, per channel (DeltaNet's short conv).
+
+    Why: the memory's keys and queries carry no position, so the two 6s of 1656671 write and read
+    alike (bench/digit_misses.py: numbers with a repeated adjacent digit are read 48% of the time from
+    earlier segments, others 84%). Mixing in the previous K-1 tokens' vectors makes each key an n-gram.
+    Tap K-1 is the token's own vector: a weight that is 1 there and 0 elsewhere is the identity.
+
+    x (B, H, T, d); tail (B, H, K-1, d) the K-1 vectors before x (carried across segments, zeros at the
+    start of a document); weight (H, K, d) -> (out (B, H, T, d), the new tail (B, H, K-1, d)).
+    """
+    K, T = weight.shape[1], x.shape[2]
+    padded = torch.cat([tail.to(x.dtype), x], dim=2)  # (B, H, K-1+T, d)
+    out = sum(padded[:, :, j:j + T] * weight[:, j].unsqueeze(1) for j in range(K))  # out_t = sum_j w_j x_{t-K+1+j}
+    return out, padded[:, :, T:]
+
+
 @dataclass
 class SegmentContext:
     """What every InfiniAttention layer of one model reads and writes for the current segment.
@@ -98,14 +115,17 @@ class SegmentContext:
     # Training shortcut (InfiniModel.forward_segments' grad_segments): this segment's memory reads are
     # detached, so no gradient runs through its residual stream; it still flows through what it writes.
     writes_only_grad: bool = False
-    memory_in: list | None = None  # per layer (M (B,G,d,d), z (B,G,d)) float32
+    # per layer (M (B,G,d,d), z (B,G,d)) float32; with key_conv also the convolutions' tails
+    # (queries (B,Hq,K-1,d), keys (B,G,K-1,d)): the memory branch's last K-1 inputs before this segment
+    memory_in: list | None = None
     # Training (recipe key write_penalty): when a list, every deltanet write appends its mean write
     # strength here, so the loss can charge for what is written (see deltanet_update).
     write_strengths: list | None = None
     # Measurement (bench/query_gates.py): when a list, every memory layer appends its gates (B, Hq, T) here.
     gate_log: list | None = None
     memory_out: list = field(default_factory=list)
-    local_kv: list | None = None  # per layer (k_rot, v) of earlier tokens of this segment (generation)
+    # Generation: per layer (k_rot, v) of earlier tokens of this segment, and with key_conv the query tail
+    local_kv: list | None = None
 
 
 def project(proj: nn.Module, x: torch.Tensor, adapted: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -163,7 +183,7 @@ class InfiniAttention(nn.Module):
 
     def __init__(
         self, base_attention: nn.Module, layer_idx: int, update_rule: str = "delta", gate_init: float = -4.0,
-        read_cap: bool = False, has_memory: bool = True, query_gate: bool = False,
+        read_cap: bool = False, has_memory: bool = True, query_gate: bool = False, key_conv: int = 0,
     ):
         super().__init__()
         if update_rule not in UPDATE_RULES:
@@ -200,6 +220,16 @@ class InfiniAttention(nn.Module):
             self.memory_beta = nn.Linear(config.hidden_size, self.num_kv_heads, device=weight.device)
             nn.init.zeros_(self.memory_beta.weight)
             nn.init.zeros_(self.memory_beta.bias)
+        self.key_conv = key_conv if has_memory else 0
+        if self.key_conv:
+            # Variant (causal_conv): per channel taps over the last key_conv tokens, for the memory branch's
+            # queries and keys; identity at the start, so a trained artifact without them is where training resumes.
+            def identity_taps(heads):
+                taps = torch.zeros(heads, key_conv, self.head_dim, device=weight.device)
+                taps[:, -1] = 1.0
+                return nn.Parameter(taps)
+
+            self.memory_conv_q, self.memory_conv_k = identity_taps(self.num_heads), identity_taps(self.num_kv_heads)
         self.context: SegmentContext | None = None  # set by InfiniModel; shared by all layers
 
     def forward(self, hidden_states, position_embeddings=None, attention_mask=None, **kwargs):
@@ -220,17 +250,22 @@ class InfiniAttention(nn.Module):
         cos, sin = position_embeddings
         q_rot, k_rot = apply_rotary_pos_emb(q, k, cos, sin)
         k_local, v_local = k_rot, v
-        if ctx is not None and ctx.local_kv is not None:
-            if len(ctx.local_kv) > self.layer_idx:
-                past_k, past_v = ctx.local_kv[self.layer_idx]
-                k_local, v_local = torch.cat([past_k, k_rot], dim=2), torch.cat([past_v, v], dim=2)
-                ctx.local_kv[self.layer_idx] = (k_local, v_local)
-            else:
-                ctx.local_kv.append((k_local, v_local))
+        generating = ctx is not None and ctx.local_kv is not None
+        cached = generating and len(ctx.local_kv) > self.layer_idx
+        if cached:
+            past_k, past_v, *past_query_tail = ctx.local_kv[self.layer_idx]
+            k_local, v_local = torch.cat([past_k, k_rot], dim=2), torch.cat([past_v, v], dim=2)
         attn = local_attention(q_rot, k_local, v_local)  # A_dot (B, Hq, T, d)
 
         if use_memory:
-            M, z = ctx.memory_in[self.layer_idx]
+            M, z, *tails = ctx.memory_in[self.layer_idx]
+            if self.key_conv:  # variant: queries and keys as n-grams (causal_conv)
+                q_tail, k_tail = tails
+                if cached:  # the generated tokens follow the prompt, not the memory's last segment
+                    q_tail = past_query_tail[0]
+                q_mem, q_tail = causal_conv(q_mem, q_tail, self.memory_conv_q)
+                k_mem, k_tail = causal_conv(k_mem, k_tail, self.memory_conv_k)
+                tails = [q_tail, k_tail]
             # Memory branch: Q and K *without* RoPE, in float32 whatever the model's dtype.
             if self.update_rule == "deltanet":  # variant: unit-vector read, no denominator
                 memory_attn = (unit(q_mem.float()).view(B, G, R, T, d) @ M.unsqueeze(2)).reshape(B, self.num_heads, T, d)
@@ -256,9 +291,15 @@ class InfiniAttention(nn.Module):
                 beta = torch.sigmoid(self.memory_beta(hidden_states.to(self.memory_beta.weight.dtype))).transpose(1, 2)  # (B, G, T)
                 if ctx.write_strengths is not None:
                     ctx.write_strengths.append(beta.mean())
-                ctx.memory_out.append((deltanet_update(unit(k_mem.float()), v_mem.float(), beta, M), z))
+                ctx.memory_out.append((deltanet_update(unit(k_mem.float()), v_mem.float(), beta, M), z, *tails))
             elif ctx.write:
-                ctx.memory_out.append(memory_update(sigma(k_mem.float()), v_mem.float(), M, z, self.update_rule))
+                ctx.memory_out.append((*memory_update(sigma(k_mem.float()), v_mem.float(), M, z, self.update_rule), *tails))
+        if generating:
+            query_tail = [tails[0]] if use_memory and self.key_conv else []
+            if cached:
+                ctx.local_kv[self.layer_idx] = (k_local, v_local, *query_tail)
+            else:
+                ctx.local_kv.append((k_local, v_local, *query_tail))
 
         # Eq. 11: concatenate heads (transpose back first, so heads and positions stay paired), W_O.
         attn = attn.transpose(1, 2).reshape(B, T, self.num_heads * d)

@@ -17,6 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 FORMAT_VERSION = 1
+ENTRY_NAMES = ("M", "z", "q_tail", "k_tail")  # a layer's memory tensors, in order; the tails only with key_conv
 
 
 class StateFileError(ValueError):
@@ -25,7 +26,7 @@ class StateFileError(ValueError):
 
 @dataclass
 class MemoryState:
-    memory: list  # per layer (M (1, G, d, d), z (1, G, d)) float32
+    memory: list  # per layer (M (1, G, d, d), z (1, G, d)) float32, with key_conv also two tails (InfiniModel.empty_memory)
     tail: list[int]  # tokens of the last, partial segment (not yet written to memory)
     pending_text: str  # text received but not yet tokenized (it may still join the next piece)
     tokens_seen: int  # tokens written to memory plus the tail
@@ -36,14 +37,14 @@ class MemoryState:
 
     def clone(self) -> "MemoryState":
         return MemoryState(
-            memory=[(M.clone(), z.clone()) for M, z in self.memory],
+            memory=[tuple(t.clone() for t in entry) for entry in self.memory],
             tail=list(self.tail), pending_text=self.pending_text, tokens_seen=self.tokens_seen,
             segment_len=self.segment_len, fingerprint=self.fingerprint, chars_seen=self.chars_seen,
             extra=dict(self.extra),
         )
 
     def memory_bytes(self) -> int:
-        return sum(M.numel() * M.element_size() + z.numel() * z.element_size() for M, z in self.memory)
+        return sum(t.numel() * t.element_size() for entry in self.memory for t in entry)
 
     def nbytes(self) -> int:
         """Bytes held: memory tensors plus the partial segment (4 bytes per token) and pending text."""
@@ -54,9 +55,9 @@ class MemoryState:
         """Atomic write: a crash never leaves a half-written file in place of a good one."""
         path = Path(path)
         tensors = {}
-        for i, (M, z) in enumerate(self.memory):
-            tensors[f"layer{i}.M"] = M.detach().float().cpu().contiguous()
-            tensors[f"layer{i}.z"] = z.detach().float().cpu().contiguous()
+        for i, entry in enumerate(self.memory):
+            for name, tensor in zip(ENTRY_NAMES, entry):
+                tensors[f"layer{i}.{name}"] = tensor.detach().float().cpu().contiguous()
         tensors["tail"] = torch.tensor(self.tail, dtype=torch.int64)
         metadata = {
             "format_version": str(FORMAT_VERSION),
@@ -90,7 +91,10 @@ class MemoryState:
                 metadata = handle.metadata() or {}
             tensors = load_file(str(path))
             num_layers = int(metadata["num_layers"])
-            memory = [(tensors[f"layer{i}.M"], tensors[f"layer{i}.z"]) for i in range(num_layers)]
+            memory = []
+            for i in range(num_layers):
+                names = ENTRY_NAMES if f"layer{i}.q_tail" in tensors or f"layer{i}.k_tail" in tensors else ENTRY_NAMES[:2]
+                memory.append(tuple(tensors[f"layer{i}.{name}"] for name in names))  # KeyError: a tensor is missing
             state = cls(
                 memory=memory, tail=tensors["tail"].tolist(), pending_text=metadata["pending_text"],
                 tokens_seen=int(metadata["tokens_seen"]), segment_len=int(metadata["segment_len"]),

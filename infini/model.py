@@ -16,7 +16,7 @@ from torch.utils.checkpoint import checkpoint
 
 from .attention import InfiniAttention, SegmentContext
 
-Memory = list  # per layer: (M (B, G, d, d), z (B, G, d)), float32
+Memory = list  # per layer: (M (B, G, d, d), z (B, G, d)) float32, with key_conv + (q_tail, k_tail) (attention.causal_conv)
 
 
 @dataclass
@@ -27,6 +27,7 @@ class InfiniConfig:
     read_cap: bool = False  # variant: the memory read no louder than the local read (attention.cap_to)
     memory_layers: list[int] | None = None  # which layers get memory (None: all, as in the paper); others stay base attention
     query_gate: bool = False  # variant: gate per token, sigmoid(beta + x_t W_g) (attention.InfiniAttention)
+    key_conv: int = 0  # variant: memory queries and keys convolved over this many tokens (attention.causal_conv); 0: off
 
 
 ARCHITECTURE_KEYS = (
@@ -36,8 +37,9 @@ ARCHITECTURE_KEYS = (
 
 
 def is_trainable_name(name: str) -> bool:
-    """What training changes (the base weights stay frozen): gates, the variant's write strength, LoRA."""
-    return "memory_gate" in name or "memory_beta" in name or "lora_" in name
+    """What training changes (the base weights stay frozen): gates, the variants' write strength and
+    convolutions, LoRA."""
+    return any(part in name for part in ("memory_gate", "memory_beta", "memory_conv", "lora_"))
 
 
 def mark_trainable(lm: nn.Module) -> None:
@@ -74,7 +76,7 @@ class InfiniModel(nn.Module):
             attention = InfiniAttention(
                 layer.self_attn, idx, self.config.update_rule, self.config.gate_init, self.config.read_cap,
                 has_memory=layers is None or idx in layers,
-                query_gate=self.config.query_gate,
+                query_gate=self.config.query_gate, key_conv=self.config.key_conv,
             )
             attention.context = self.context
             layer.self_attn = attention
@@ -82,16 +84,17 @@ class InfiniModel(nn.Module):
         self.num_layers = base.num_hidden_layers
         self.num_kv_heads = base.num_key_value_heads
         self.head_dim = getattr(base, "head_dim", None) or base.hidden_size // base.num_attention_heads
+        self.num_heads = base.num_attention_heads
 
     # ---- memory -----------------------------------------------------------------------------
     def empty_memory(self, batch_size: int = 1, device=None) -> Memory:
-        """M_0 = 0 and z_0 = 0: the first segment reads zeros (Eq. 7 with an epsilon)."""
+        """M_0 = 0 and z_0 = 0: the first segment reads zeros (Eq. 7 with an epsilon). With key_conv, zero
+        tails: the document's first tokens are convolved with zero padding."""
         device = device or self.lm.device
-        shape = (batch_size, self.num_kv_heads, self.head_dim)
-        return [
-            (torch.zeros(*shape, self.head_dim, device=device), torch.zeros(*shape, device=device))
-            for _ in range(self.num_layers)
-        ]
+        B, G, d, K = batch_size, self.num_kv_heads, self.head_dim, self.config.key_conv
+        tails = (torch.zeros(B, self.num_heads, K - 1, d, device=device), torch.zeros(B, G, K - 1, d, device=device)) if K else ()
+        return [(torch.zeros(B, G, d, d, device=device), torch.zeros(B, G, d, device=device), *tails)
+                for _ in range(self.num_layers)]
 
     def attention_layers(self) -> list[InfiniAttention]:
         return [layer.self_attn for layer in self.lm.model.layers]
@@ -109,7 +112,10 @@ class InfiniModel(nn.Module):
     def fingerprint(self) -> str:
         """Identifies base weights, conversion settings and trained gates/adapters, for MemoryState checks."""
         digest = hashlib.sha256(base_fingerprint(self.lm).encode())
-        digest.update(json.dumps(asdict(self.config), sort_keys=True).encode())
+        settings = asdict(self.config)
+        if not settings["key_conv"]:  # added later: off, it leaves the fingerprints of states stored before unchanged
+            del settings["key_conv"]
+        digest.update(json.dumps(settings, sort_keys=True).encode())
         with torch.no_grad():
             for name, param in self.lm.named_parameters():
                 if is_trainable_name(name):
@@ -176,16 +182,19 @@ class InfiniModel(nn.Module):
             if index < first_full and torch.is_grad_enabled():
                 hidden, memory = self.segment_hidden(segment, memory, writes_only_grad=True)
             elif checkpointed and torch.is_grad_enabled():
-                flat = [t for pair in memory for t in pair]
+                flat = [t for entry in memory for t in entry]
                 out = checkpoint(self._checkpointable_segment, segment, *flat, use_reentrant=False)
-                hidden, flat_out = out[0], out[1:]
-                memory = [(flat_out[2 * i], flat_out[2 * i + 1]) for i in range(self.num_layers)]
+                hidden, memory = out[0], self._unflatten(out[1:])
             else:
                 hidden, memory = self.segment_hidden(segment, memory)
             hiddens.append(hidden)
         return hiddens, memory
 
+    def _unflatten(self, flat) -> Memory:
+        """The per-layer entries back from one flat sequence of tensors (checkpoint passes tensors only)."""
+        per_layer = len(flat) // self.num_layers
+        return [tuple(flat[per_layer * i:per_layer * (i + 1)]) for i in range(self.num_layers)]
+
     def _checkpointable_segment(self, segment, *flat_memory):
-        memory = [(flat_memory[2 * i], flat_memory[2 * i + 1]) for i in range(self.num_layers)]
-        hidden, new_memory = self.segment_hidden(segment, memory)
-        return (hidden, *[t for pair in new_memory for t in pair])
+        hidden, new_memory = self.segment_hidden(segment, self._unflatten(flat_memory))
+        return (hidden, *[t for entry in new_memory for t in entry])

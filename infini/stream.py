@@ -31,6 +31,11 @@ def last_safe_cut(text: str) -> int:
     return 0
 
 
+def to_device(entry: tuple, device) -> tuple:
+    """One layer's memory tensors (M, z and, with key_conv, the tails) on `device`."""
+    return tuple(t.to(device) for t in entry)
+
+
 class IncrementalDetokenizer:
     """Turns a growing list of generated ids into new text pieces, holding back split characters."""
 
@@ -118,7 +123,7 @@ class InfiniReader:
     # ---- ingestion --------------------------------------------------------------------------
     def new_state(self) -> MemoryState:
         return MemoryState(
-            memory=[(M.cpu(), z.cpu()) for M, z in self.model.empty_memory(1, device=self.device)],
+            memory=[to_device(entry, "cpu") for entry in self.model.empty_memory(1, device=self.device)],
             tail=self.encode(self.turn_open), pending_text="", tokens_seen=0,
             segment_len=self.segment_len, fingerprint=self.fingerprint(),
         )
@@ -135,7 +140,7 @@ class InfiniReader:
         N = self.segment_len
         if len(state.tail) < N:
             return
-        memory = [(M.to(self.device), z.to(self.device)) for M, z in state.memory]
+        memory = [to_device(entry, self.device) for entry in state.memory]
         while len(state.tail) >= N:
             segment = torch.tensor([state.tail[:N]], device=self.device)
             _, memory = self.model.segment_hidden(segment, memory)
@@ -143,7 +148,7 @@ class InfiniReader:
             state.extra["segments"] = state.extra.get("segments", 0) + 1
             if progress:
                 progress(state.extra["segments"], state.tokens_seen)
-        state.memory = [(M.cpu(), z.cpu()) for M, z in memory]
+        state.memory = [to_device(entry, "cpu") for entry in memory]
 
     def feed(self, state: MemoryState, text: str, progress: ProgressCallback | None = None) -> MemoryState:
         """Stream one more piece of the document into `state` (in place) and return it."""
@@ -181,7 +186,7 @@ class InfiniReader:
         started = time.perf_counter()
         memory = None
         if self.use_memory:
-            memory = [(M.to(self.device), z.to(self.device)) for M, z in state.memory]
+            memory = [to_device(entry, self.device) for entry in state.memory]
         prompt = self.final_tokens(state, question, answer_prefix)
         local_kv: list = []
         hidden, _ = self.model.segment_hidden(torch.tensor([prompt], device=self.device), memory, write=False, local_kv=local_kv)

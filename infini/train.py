@@ -52,6 +52,8 @@ DEFAULTS = {
     "stage": None,
     "query_gate": False,  # variant: gates per token (InfiniConfig.query_gate)
     "lr_query_gate": None,  # learning rate of the query gates' W_g; None: the adapters' (stage 6: W_g barely moved)
+    "key_conv": 0,  # variant: memory queries and keys convolved over this many tokens (InfiniConfig.key_conv)
+    "lr_conv": None,  # learning rate of the convolutions' taps; None: the gates' (the adapters' would barely move them)
 }
 
 
@@ -77,15 +79,18 @@ def build_model(recipe: dict, model_path: str | None = None):
     dtype = getattr(torch, recipe["dtype"])
     lm, tokenizer = load_base_model(model_path, dtype=dtype, device=recipe["device"])
     config = InfiniConfig(recipe["segment_len"], recipe["update_rule"], recipe["gate_init"], recipe["read_cap"],
-                          recipe["memory_layers"], recipe["query_gate"])
+                          recipe["memory_layers"], recipe["query_gate"], recipe["key_conv"])
     model = InfiniModel(lm, config)
     add_lora(model, recipe["lora_rank"], recipe["lora_alpha"], recipe["lora_targets"])
     if recipe["init_adapter"]:
         card = read_card(recipe["init_adapter"])
         if card["infini"]["update_rule"] != recipe["update_rule"] or card["lora"]["rank"] != recipe["lora_rank"]:
             raise SystemExit(f"{recipe['init_adapter']} was trained with other settings: {card['infini']}, {card['lora']}")
-        new_query_gates = recipe["query_gate"] and not card["infini"].get("query_gate", False)
-        load_trained_weights(model, recipe["init_adapter"], new_query_gates)
+        if card["infini"].get("key_conv", 0) not in (0, recipe["key_conv"]):
+            raise SystemExit(f"{recipe['init_adapter']} has key_conv {card['infini']['key_conv']}, the recipe {recipe['key_conv']}")
+        fresh = [name for name, new in (("memory_gate_proj", recipe["query_gate"] and not card["infini"].get("query_gate", False)),
+                                        ("memory_conv", recipe["key_conv"] and not card["infini"].get("key_conv", 0))) if new]
+        load_trained_weights(model, recipe["init_adapter"], fresh)
     mark_trainable(model.lm)
     return model, tokenizer
 
@@ -98,6 +103,7 @@ def make_optimizer(model: InfiniModel, recipe: dict) -> torch.optim.Optimizer:
     named = list(model.lm.named_parameters())
     writes = [p for n, p in named if "memory_beta" in n] if own_write_lr else []
     query_gates = [p for n, p in named if "memory_gate_proj" in n] if own_query_lr else []
+    convs = [p for n, p in named if "memory_conv" in n]  # taps near 1 and 0: a scale like the gates', no decay
     gates = [p for n, p in named if n.endswith("memory_gate") or ("memory_beta.bias" in n and not own_write_lr)]
     adapters = [p for n, p in named if "lora_" in n or ("memory_gate_proj" in n and not own_query_lr)
                 or ("memory_beta.weight" in n and not own_write_lr)]
@@ -111,6 +117,8 @@ def make_optimizer(model: InfiniModel, recipe: dict) -> torch.optim.Optimizer:
         groups.append(group(writes, recipe["lr_write"]))
     if query_gates:
         groups.append(group(query_gates, recipe["lr_query_gate"]))
+    if convs:
+        groups.append(group(convs, recipe["lr_conv"] if recipe["lr_conv"] is not None else recipe["lr_gate"]))
     return torch.optim.AdamW(groups, betas=(0.9, 0.95))
 
 
@@ -155,7 +163,7 @@ def batch_loss(model: InfiniModel, memory_ids, final_ids, targets, S: int, grad_
     finally:
         model.context.write_strengths = None
     if owner is not None:
-        memory = [(M[owner], z[owner]) for M, z in memory]
+        memory = [tuple(t[owner] for t in entry) for entry in memory]
     hidden, _ = model.segment_hidden(final_ids, memory, write=False)
     keep = targets != IGNORE
     logits = model.logits(hidden[keep]).float()  # only where there is a loss: the vocabulary is large

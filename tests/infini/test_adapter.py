@@ -82,7 +82,7 @@ def test_query_gates_start_as_the_static_gates_then_follow_each_token(tiny_llama
                         InfiniConfig(segment_len=16, update_rule="deltanet", gate_init=0.0, query_gate=True))
     with pytest.raises(ValueError, match="does not fit"):  # a static artifact lacks W_g ...
         load_trained_weights(query, path)
-    load_trained_weights(query, path, new_query_gates=True)  # ... which training's next stage starts at zero
+    load_trained_weights(query, path, fresh=["memory_gate_proj"])  # ... which training's next stage starts at zero
     with torch.no_grad():
         expected, _ = static.forward_segments(segments, static.empty_memory(1))
         got, _ = query.forward_segments(segments, query.empty_memory(1))

@@ -1,0 +1,91 @@
+"""The key convolution variant (InfiniConfig.key_conv, attention.causal_conv)."""
+import copy
+
+import torch
+
+from infini import InfiniConfig, InfiniModel, InfiniReader, MemoryState
+from infini.attention import causal_conv
+
+
+def convert(lm, **kwargs):
+    return InfiniModel(copy.deepcopy(lm), InfiniConfig(gate_init=0.0, update_rule="deltanet", **kwargs))
+
+
+def random_taps(model: InfiniModel, seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.lm.named_parameters():
+            if "memory_conv" in name:
+                param.copy_(torch.randn(param.shape, generator=g))
+
+
+def test_causal_conv_is_the_direct_sum_and_carries_its_tail_across_a_cut():
+    g = torch.Generator().manual_seed(0)
+    x, weight = torch.randn(1, 2, 10, 4, generator=g), torch.randn(2, 3, 4, generator=g)
+    expected = torch.zeros_like(x)
+    for h in range(2):
+        for t in range(10):
+            for j in range(3):  # tap j sees token t - 2 + j; before the document: nothing
+                if t - 2 + j >= 0:
+                    expected[0, h, t] += weight[h, j] * x[0, h, t - 2 + j]
+    whole, tail = causal_conv(x, torch.zeros(1, 2, 2, 4), weight)
+    torch.testing.assert_close(whole, expected)
+    torch.testing.assert_close(tail, x[:, :, -2:])
+    first, carried = causal_conv(x[:, :, :4], torch.zeros(1, 2, 2, 4), weight)
+    second, _ = causal_conv(x[:, :, 4:], carried, weight)
+    torch.testing.assert_close(torch.cat([first, second], dim=2), expected)
+
+
+def test_identity_taps_read_and_write_like_the_model_without_them(tiny_llama):
+    segments = list(torch.randint(0, 49152, (1, 48), generator=torch.Generator().manual_seed(1)).split(16, dim=1))
+    plain, with_conv = convert(tiny_llama), convert(tiny_llama, key_conv=4)
+    with torch.no_grad():
+        expected, expected_memory = plain.forward_segments(segments, plain.empty_memory(1))
+        got, memory = with_conv.forward_segments(segments, with_conv.empty_memory(1))
+        random_taps(with_conv, 2)
+        changed, _ = with_conv.forward_segments(segments, with_conv.empty_memory(1))
+    torch.testing.assert_close(got[-1], expected[-1])
+    for (M, _), (M_conv, *_) in zip(expected_memory, memory):
+        torch.testing.assert_close(M_conv, M)
+    assert (changed[-1] - expected[-1]).abs().max() > 1e-3  # the taps are used
+
+
+def test_the_key_tail_is_the_last_key_projections_and_the_state_keeps_it(tiny_llama, tokenizer, language_reference, tmp_path):
+    model = convert(tiny_llama, key_conv=3, segment_len=32)
+    random_taps(model, 3)
+    reader = InfiniReader(model, tokenizer)
+    text = language_reference[:3000]
+    keys = []  # layer 0's key projections of every segment written
+    hook = model.attention_layers()[0].k_proj.register_forward_hook(lambda mod, inp, out: keys.append(out))
+    whole = reader.ingest(text)
+    hook.remove()
+    streamed = reader.new_state()
+    for a, b in zip([0, 5, 1234, 2100], [5, 1234, 2100, len(text)]):
+        reader.feed(streamed, text[a:b])
+    assert whole.extra["segments"] >= 10 and len(whole.memory[0]) == 4
+    last_keys = keys[-1].view(1, 32, 2, 16).transpose(1, 2)[:, :, -2:]  # (B, G, K-1, d)
+    torch.testing.assert_close(whole.memory[0][3], last_keys)
+    path = tmp_path / "doc.state"
+    whole.save(path)
+    loaded = MemoryState.load(path, expected_fingerprint=reader.fingerprint())
+    for entry, other, again in zip(whole.memory, streamed.memory, loaded.memory):
+        assert len(entry) == len(other) == len(again) == 4
+        for a, b, c in zip(entry, other, again):
+            torch.testing.assert_close(b, a, rtol=0, atol=1e-5)
+            assert torch.equal(c, a)
+
+
+def test_decoding_token_by_token_gives_the_logits_of_the_whole_answer_segment(tiny_llama):
+    model = convert(tiny_llama, key_conv=4)
+    random_taps(model, 4)
+    document, answer = torch.randint(0, 49152, (2, 1, 20), generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        _, memory = model.segment_hidden(document, model.empty_memory(1))
+        whole, _ = model.segment_hidden(answer, memory, write=False)
+        cache: list = []
+        hidden, _ = model.segment_hidden(answer[:, :14], memory, write=False, local_kv=cache)
+        steps = [hidden[:, -1]]
+        for t in range(14, 20):  # the query convolution must see the answer's tokens, not the memory's tail
+            hidden, _ = model.segment_hidden(answer[:, t:t + 1], memory, write=False, position_offset=t, local_kv=cache)
+            steps.append(hidden[:, -1])
+    torch.testing.assert_close(torch.stack(steps, dim=1), whole[:, 13:], rtol=0, atol=1e-4)
