@@ -1,0 +1,42 @@
+"""How far training moved the key convolution's taps from the identity (InfiniConfig.key_conv).
+
+    python bench/conv_taps.py ARTIFACT.safetensors
+
+Reads the artifact's weights only (no model). Per layer and for queries and keys: the mean absolute
+weight of each tap over heads and channels. Tap K-1 is the token's own vector (1 at the start), taps
+0..K-2 the earlier tokens' (0 at the start): how much they hold is how much of a key is its neighbours.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+
+from safetensors.torch import load_file
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("artifact")
+    args = parser.parse_args(argv)
+    weights = load_file(args.artifact)
+    rows = []
+    for name, taps in weights.items():  # taps (heads, K, d)
+        found = re.search(r"layers\.(\d+)\..*memory_conv_([qk])", name)
+        if found:
+            rows.append((int(found[1]), found[2], taps.abs().mean(dim=(0, 2)).tolist()))
+    if not rows:
+        raise SystemExit(f"{args.artifact} has no key convolution (trained without key_conv)")
+    K = len(rows[0][2])
+    print("| layer | of | " + " | ".join(f"tap t-{K - 1 - j}" for j in range(K)) + " |")
+    print("|---|---|" + "---|" * K)
+    for layer, which, means in sorted(rows):
+        print(f"| {layer} | {'queries' if which == 'q' else 'keys'} | " + " | ".join(f"{m:.3f}" for m in means) + " |")
+    for which in "qk":
+        own = [means[-1] for _, w, means in rows if w == which]
+        earlier = [sum(means[:-1]) for _, w, means in rows if w == which]
+        print(f"{'queries' if which == 'q' else 'keys'}: own tap {sum(own) / len(own):.3f}, "
+              f"earlier taps together {sum(earlier) / len(earlier):.3f} (mean over layers; identity: 1 and 0)")
+
+
+if __name__ == "__main__":
+    main()
