@@ -89,3 +89,23 @@ def test_decoding_token_by_token_gives_the_logits_of_the_whole_answer_segment(ti
             hidden, _ = model.segment_hidden(answer[:, t:t + 1], memory, write=False, position_offset=t, local_kv=cache)
             steps.append(hidden[:, -1])
     torch.testing.assert_close(torch.stack(steps, dim=1), whole[:, 13:], rtol=0, atol=1e-4)
+
+
+def test_taps_learn_at_their_own_rate_or_the_gates_and_the_earlier_taps_get_a_gradient_from_the_start(tiny_llama):
+    from infini.adapter import add_lora
+    from infini.model import mark_trainable
+    from infini.train import DEFAULTS, make_optimizer
+
+    model = convert(tiny_llama, key_conv=3, segment_len=16)
+    add_lora(model, 2, 4, ["q_proj", "k_proj", "v_proj"])
+    mark_trainable(model.lm)
+    taps = {id(p) for a in model.attention_layers() for p in (a.memory_conv_q, a.memory_conv_k)}
+    for lr_conv, expected_lr in ((0.02, 0.02), (None, 0.01)):
+        groups = make_optimizer(model, {**DEFAULTS, "lr_gate": 0.01, "lr_adapter": 1e-4, "lr_conv": lr_conv}).param_groups
+        assert [g["lr"] for g in groups if {id(p) for p in g["params"]} & taps] == [expected_lr]
+        assert {id(p) for g in groups if g["lr"] == expected_lr for p in g["params"]} >= taps
+    segments = list(torch.randint(0, 49152, (1, 48), generator=torch.Generator().manual_seed(6)).split(16, dim=1))
+    hiddens, _ = model.forward_segments(segments, model.empty_memory(1))
+    hiddens[-1].pow(2).mean().backward()
+    for layer in model.attention_layers():  # identity taps: the earlier ones are 0 but already move
+        assert layer.memory_conv_k.grad[:, :-1].abs().max() > 0 and layer.memory_conv_q.grad[:, :-1].abs().max() > 0
