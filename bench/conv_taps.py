@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from pathlib import Path
 
 from safetensors.torch import load_file
 
@@ -18,6 +19,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("artifact")
     args = parser.parse_args(argv)
+    if not Path(args.artifact).is_file():
+        raise SystemExit(f"no artifact at {args.artifact}")
     weights = load_file(args.artifact)
     rows = []
     for name, taps in weights.items():  # taps (heads, K, d)
