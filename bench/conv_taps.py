@@ -5,6 +5,9 @@
 Reads the artifact's weights only (no model). Per layer and for queries and keys: the mean absolute
 weight of each tap over heads and channels. Tap K-1 is the token's own vector (1 at the start), taps
 0..K-2 the earlier tokens' (0 at the start): how much they hold is how much of a key is its neighbours.
+Then, over all layers: each tap's signed mean (a learned shift has one; a random walk stays near 0) and
+the correlation of query and key taps channel by channel (query heads averaged per KV head): keys and
+queries that learned to match n-grams move together.
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import argparse
 import re
 from pathlib import Path
 
+import torch
 from safetensors.torch import load_file
 
 
@@ -39,6 +43,13 @@ def main(argv=None) -> None:
         earlier = [sum(means[:-1]) for _, w, means in rows if w == which]
         print(f"{'queries' if which == 'q' else 'keys'}: own tap {sum(own) / len(own):.3f}, "
               f"earlier taps together {sum(earlier) / len(earlier):.3f} (mean over layers; identity: 1 and 0)")
+    taps = {which: torch.stack([weights[n] for n in sorted(weights) if f"memory_conv_{which}" in n]) for which in "qk"}
+    queries, keys = taps["q"], taps["k"]  # (layers, Hq, K, d), (layers, G, K, d)
+    queries = queries.view(queries.shape[0], keys.shape[1], -1, K, queries.shape[-1]).mean(dim=2)  # per KV head
+    for j in range(K - 1):
+        pair = torch.stack([queries[:, :, j].flatten(), keys[:, :, j].flatten()])
+        print(f"tap t-{K - 1 - j}: signed mean queries {queries[:, :, j].mean():+.3f}, keys {keys[:, :, j].mean():+.3f}; "
+              f"corr(queries, keys) {torch.corrcoef(pair)[0, 1]:+.3f}")
 
 
 if __name__ == "__main__":
