@@ -264,7 +264,8 @@ class InfiniAttention(nn.Module):
                 if cached:  # the generated tokens follow the prompt, not the memory's last segment
                     q_tail = past_query_tail[0]
                 q_mem, q_tail = causal_conv(q_mem, q_tail, self.memory_conv_q)
-                k_mem, k_tail = causal_conv(k_mem, k_tail, self.memory_conv_k)
+                if ctx.write:  # keys only matter for a write; answering and decoding skip them
+                    k_mem, k_tail = causal_conv(k_mem, k_tail, self.memory_conv_k)
                 tails = [q_tail, k_tail]
             # Memory branch: Q and K *without* RoPE, in float32 whatever the model's dtype.
             if self.update_rule == "deltanet":  # variant: unit-vector read, no denominator
