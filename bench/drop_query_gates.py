@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from infini.adapter import read_card, write_artifact  # noqa: E402
+from infini.adapter import read_card, write_derived_artifact  # noqa: E402
 
 
 def main(argv=None) -> None:
@@ -27,11 +27,8 @@ def main(argv=None) -> None:
     if not card["infini"].get("query_gate"):
         raise SystemExit(f"{args.adapter} has static gates already")
     weights = {n: t for n, t in load_file(args.adapter).items() if "memory_gate_proj" not in n}
-    card = {**card, "infini": {**card["infini"], "query_gate": False},
-            "derived_from": f"{args.adapter} without its query gates' token term (bench/drop_query_gates.py)"}
-    for key in ("eval", "default", "why_default", "why_not_default"):  # about the artifact it came from
-        card.pop(key, None)
-    write_artifact(args.out, weights, card)
+    write_derived_artifact(args.out, weights, card,
+                           f"{args.adapter} without its query gates' token term (bench/drop_query_gates.py)", query_gate=False)
     print(args.out)
 
 

@@ -45,6 +45,16 @@ def write_artifact(path: str | os.PathLike, weights: dict[str, torch.Tensor], ca
     path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
 
 
+def write_derived_artifact(path: str | os.PathLike, weights: dict[str, torch.Tensor], card: dict, derived_from: str,
+                           **infini) -> None:
+    """An artifact made from another by hand (bench/ ablations): the card's `infini` settings changed by
+    `infini`, its origin named, and what was measured on the origin (eval, default) left out."""
+    card = {**card, "infini": {**card["infini"], **infini}, "derived_from": derived_from}
+    for key in ("eval", "default", "why_default", "why_not_default"):
+        card.pop(key, None)
+    write_artifact(path, weights, card)
+
+
 def save_adapter(model: InfiniModel, path: str | os.PathLike, card: dict) -> None:
     write_artifact(path, trainable_state(model), card)
 

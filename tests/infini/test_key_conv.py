@@ -109,3 +109,50 @@ def test_taps_learn_at_their_own_rate_or_the_gates_and_the_earlier_taps_get_a_gr
     hiddens[-1].pow(2).mean().backward()
     for layer in model.attention_layers():  # identity taps: the earlier ones are 0 but already move
         assert layer.memory_conv_k.grad[:, :-1].abs().max() > 0 and layer.memory_conv_q.grad[:, :-1].abs().max() > 0
+
+
+def test_fixed_shift_artifact_puts_its_taps_in_every_layer_and_zero_shift_is_the_artifact_itself(tiny_llama, tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    from infini.adapter import add_lora, load_adapter, save_adapter
+    from infini.model import base_fingerprint
+
+    script = Path(__file__).resolve().parents[2] / "bench" / "shift_taps.py"
+    spec = importlib.util.spec_from_file_location("shift_taps", script)
+    shift_taps = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shift_taps)
+
+    model = convert(tiny_llama, segment_len=16)
+    add_lora(model, 2, 4, ["q_proj", "k_proj", "v_proj"])
+    with torch.no_grad():  # an artifact whose memory is read (open gates, LoRA B not zero)
+        for name, param in model.lm.named_parameters():
+            if "lora_B" in name:
+                param.copy_(0.1 * torch.randn(param.shape, generator=torch.Generator().manual_seed(7)))
+            elif name.endswith("memory_gate"):
+                param.fill_(2.0)
+    plain = tmp_path / "plain.safetensors"
+    save_adapter(model, plain, {"base_model_fingerprint": base_fingerprint(tiny_llama),
+                                "infini": {"segment_len": 16, "update_rule": "deltanet", "gate_init": 0.0},
+                                "lora": {"rank": 2, "alpha": 4, "targets": ["q_proj", "k_proj", "v_proj"]}})
+    segments = list(torch.randint(0, 49152, (1, 48), generator=torch.Generator().manual_seed(8)).split(16, dim=1))
+
+    def last_hidden(path):
+        loaded = load_adapter(copy.deepcopy(tiny_llama), path)
+        with torch.no_grad():
+            return loaded, loaded.forward_segments(segments, loaded.empty_memory(1))[0][-1]
+
+    _, expected = last_hidden(plain)
+    for taps in ("0,1", "0.25,0.5,1"):
+        shift_taps.main([str(plain), str(tmp_path / f"{taps}.safetensors"), "--taps", taps])
+        loaded, got = last_hidden(tmp_path / f"{taps}.safetensors")
+        weights = [float(w) for w in taps.split(",")]
+        assert loaded.config.key_conv == len(weights)
+        for layer in loaded.attention_layers():  # (Hq, K, d) and (G, K, d), the same taps in every head and channel
+            assert layer.memory_conv_q.shape == (6, len(weights), 16) and layer.memory_conv_k.shape == (2, len(weights), 16)
+            for taps_param in (layer.memory_conv_q, layer.memory_conv_k):
+                torch.testing.assert_close(taps_param.detach(), torch.tensor(weights).view(1, -1, 1).expand_as(taps_param))
+        if taps == "0,1":
+            torch.testing.assert_close(got, expected)
+        else:
+            assert (got - expected).abs().max() > 1e-3
