@@ -188,6 +188,8 @@ class InfiniAttention(nn.Module):
         super().__init__()
         if update_rule not in UPDATE_RULES:
             raise ValueError(f"unknown memory update rule {update_rule!r}; expected one of {UPDATE_RULES}")
+        if isinstance(key_conv, bool) or not isinstance(key_conv, int) or key_conv < 0:
+            raise ValueError(f"key_conv is a number of tokens, 0 (off) or more; got {key_conv!r}")
         config = base_attention.config
         self.config = config
         self.layer_idx = layer_idx

@@ -1,6 +1,7 @@
 """The key convolution variant (InfiniConfig.key_conv, attention.causal_conv)."""
 import copy
 
+import pytest
 import torch
 
 from infini import InfiniConfig, InfiniModel, InfiniReader, MemoryState
@@ -34,6 +35,12 @@ def test_causal_conv_is_the_direct_sum_and_carries_its_tail_across_a_cut():
     first, carried = causal_conv(x[:, :, :4], torch.zeros(1, 2, 2, 4), weight)
     second, _ = causal_conv(x[:, :, 4:], carried, weight)
     torch.testing.assert_close(torch.cat([first, second], dim=2), expected)
+
+
+def test_a_negative_or_fractional_window_is_refused_with_a_clear_message(tiny_llama):
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ValueError, match="key_conv is a number of tokens"):
+            convert(tiny_llama, key_conv=bad)
 
 
 def test_identity_taps_read_and_write_like_the_model_without_them(tiny_llama):
