@@ -40,6 +40,19 @@ def shifted_weights(weights: dict[str, torch.Tensor], taps: list[float], query_h
     return {**weights, **added}
 
 
+def head_layout(weights: dict[str, torch.Tensor], path: str) -> tuple[int, int, int]:
+    """(query heads, KV heads, head dim) from an artifact's gates (one per query head) and its q/k LoRA outputs."""
+    def first(suffix):
+        found = next((t for n, t in weights.items() if n.endswith(suffix)), None)
+        if found is None:
+            raise SystemExit(f"{path} has no {suffix} (an artifact with gates and LoRA on q_proj and k_proj is needed)")
+        return found
+
+    query_heads = first(".memory_gate").numel()
+    head_dim = first("q_proj.lora_B.default.weight").shape[0] // query_heads  # (Hq * d, rank)
+    return query_heads, first("k_proj.lora_B.default.weight").shape[0] // head_dim, head_dim  # (G * d, rank)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("adapter")
@@ -50,11 +63,7 @@ def main(argv=None) -> None:
     if card["infini"].get("key_conv"):
         raise SystemExit(f"{args.adapter} has a key convolution already")
     weights = load_file(args.adapter)
-    gate = next(t for n, t in weights.items() if n.endswith(".memory_gate"))  # (Hq,)
-    beta = next(t for n, t in weights.items() if n.endswith(".memory_beta.bias"))  # (G,)
-    lora_q = next(t for n, t in weights.items() if n.endswith("q_proj.lora_B.default.weight"))  # (Hq * d, rank)
-    query_heads, kv_heads = gate.numel(), beta.numel()
-    weights = shifted_weights(weights, args.taps, query_heads, kv_heads, lora_q.shape[0] // query_heads)
+    weights = shifted_weights(weights, args.taps, *head_layout(weights, args.adapter))
     write_derived_artifact(args.out, weights, card,
                            f"{args.adapter} with fixed key-convolution taps {args.taps} (bench/shift_taps.py)",
                            key_conv=len(args.taps))
