@@ -26,13 +26,14 @@ def main(argv=None) -> None:
     if not Path(args.artifact).is_file():
         raise SystemExit(f"no artifact at {args.artifact}")
     weights = load_file(args.artifact)
-    rows = []
-    for name, taps in weights.items():  # taps (heads, K, d)
+    taps = {}  # (layer, "q" or "k") -> (heads, K, d)
+    for name, tensor in weights.items():
         found = re.search(r"layers\.(\d+)\..*memory_conv_([qk])", name)
         if found:
-            rows.append((int(found[1]), found[2], taps.abs().mean(dim=(0, 2)).tolist()))
-    if not rows:
+            taps[int(found[1]), found[2]] = tensor
+    if not taps:
         raise SystemExit(f"{args.artifact} has no key convolution (trained without key_conv)")
+    rows = [(layer, which, t.abs().mean(dim=(0, 2)).tolist()) for (layer, which), t in taps.items()]
     K = len(rows[0][2])
     print("| layer | of | " + " | ".join(f"tap t-{K - 1 - j}" for j in range(K)) + " |")
     print("|---|---|" + "---|" * K)
@@ -43,8 +44,8 @@ def main(argv=None) -> None:
         earlier = [sum(means[:-1]) for _, w, means in rows if w == which]
         print(f"{'queries' if which == 'q' else 'keys'}: own tap {sum(own) / len(own):.3f}, "
               f"earlier taps together {sum(earlier) / len(earlier):.3f} (mean over layers; identity: 1 and 0)")
-    taps = {which: torch.stack([weights[n] for n in sorted(weights) if f"memory_conv_{which}" in n]) for which in "qk"}
-    queries, keys = taps["q"], taps["k"]  # (layers, Hq, K, d), (layers, G, K, d)
+    # (layers, Hq, K, d), (layers, G, K, d)
+    queries, keys = (torch.stack([t for (_, w), t in sorted(taps.items()) if w == which]) for which in "qk")
     queries = queries.view(queries.shape[0], keys.shape[1], -1, K, queries.shape[-1]).mean(dim=2)  # per KV head
     for j in range(K - 1):
         pair = torch.stack([queries[:, :, j].flatten(), keys[:, :, j].flatten()])
