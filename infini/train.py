@@ -46,7 +46,6 @@ DEFAULTS = {
     "memory_layers": None,  # which layers get memory (None: all, the paper's layer everywhere)
     "lr_write": None,  # learning rate of the write strength (weight and bias); None: bias with the gates, weight with LoRA
     "niah_needles": 3, "niah_ask_all": False,  # needles per niah sample; ask for each of them (one ingestion, several reads)
-    "first_segment_share": 0.0,  # share of earlier-segment needles placed at the document's start (eval depth 0)
     "repeat_digit_share": 0.0,  # share of needle numbers with a repeated adjacent digit (0: drawn as the eval draws them)
     # This stage's number in the project's history. Numbers are global: two stages trained from one artifact
     # (siblings) differ, so a lineage can skip some. None: the init card's last stage + 1.
@@ -218,7 +217,7 @@ def gate_stats(model: InfiniModel) -> dict:
 # What a chained stage's card records of its recipe (the whole recipe is in the card as well).
 STAGE_KEYS = ("seed", "min_segments", "start_max_segments", "max_segments", "curriculum_fraction", "task_mix",
               "last_segment_share", "lr_adapter", "grad_segments", "write_penalty", "lr_write", "niah_needles",
-              "niah_ask_all", "repeat_digit_share", "first_segment_share")
+              "niah_ask_all", "repeat_digit_share")
 
 
 def chained_stages(init_card: dict, init_adapter: str, recipe: dict, recipe_file: str | None,
@@ -246,8 +245,7 @@ def train(recipe: dict, out: Path, model_path: str | None = None, log_every: int
     model, tokenizer = build_model(recipe, model_path)
     reader = InfiniReader(model, tokenizer)
     maker = SampleMaker(tokenizer, reader.turn_open, reader.turn_close, recipe["segment_len"],
-                        recipe["niah_needles"], recipe["niah_ask_all"], recipe["repeat_digit_share"],
-                        recipe["first_segment_share"])
+                        recipe["niah_needles"], recipe["niah_ask_all"], recipe["repeat_digit_share"])
     optimizer = make_optimizer(model, recipe)
     checkpoint_path = out / "checkpoint.safetensors"
     step, elapsed_before = 0, 0.0

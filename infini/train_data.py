@@ -44,17 +44,13 @@ class Sample:
 
 class SampleMaker:
     def __init__(self, tokenizer, turn_open: str, turn_close: str, segment_len: int,
-                 niah_needles: int = 3, niah_ask_all: bool = False, repeat_digit_share: float = 0.0,
-                 first_segment_share: float = 0.0):
+                 niah_needles: int = 3, niah_ask_all: bool = False, repeat_digit_share: float = 0.0):
         self.tok = tokenizer
         self.N = segment_len
         self.niah_needles = niah_needles  # at most this many needles per niah sample
         self.niah_ask_all = niah_ask_all  # ask for every needle (each placed like the asked one), not the first only
         # Share of needle numbers drawn with a repeated adjacent digit (0: as the eval draws them, ~47% at 7 digits).
         self.repeat_digit_share = repeat_digit_share
-        # Share of needles in an earlier segment that open the document (first memory segment, written while
-        # the memory is empty), where the eval's depth 0 puts them; uniform draws put them there 1/S of the time.
-        self.first_segment_share = first_segment_share
         self.turn_open = self.encode(turn_open)
         self.turn_close = turn_close
         self.end_of_turn = [tokenizer.convert_tokens_to_ids("<|im_end|>")]
@@ -87,8 +83,6 @@ class SampleMaker:
         end = max(doc_len, start + 1)
         if S == 0 or rng.random() < last_segment_share:
             return rng.randrange(min(max(start, S * self.N), end - 1), end)
-        if self.first_segment_share and rng.random() < self.first_segment_share:  # share 0 draws nothing more
-            return start
         return rng.randrange(start, max(start + 1, min(S * self.N, end)))
 
     def number(self, rng: random.Random, digits: int) -> str:

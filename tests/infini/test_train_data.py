@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from eval.tasks import PASSKEY_PREAMBLE, has_adjacent_repeat
+from eval.tasks import has_adjacent_repeat
 from infini.stream import InfiniReader
 from infini.train_data import IGNORE, SampleMaker
 
@@ -76,22 +76,3 @@ def test_repeat_digit_share_sets_how_many_needle_numbers_repeat_a_digit(tokenize
     sample = maker.niah(rng, 2, 16, 0.0)  # the asked needle's answer is drawn the same way
     value = tokenizer.decode([t for t in sample.targets if t != IGNORE]).split(" is ")[1].split(".")[0]
     assert value.isdigit() and (share < 1 or has_adjacent_repeat(value))
-
-
-@pytest.mark.parametrize("kind", ["passkey", "niah"])
-def test_first_segment_share_puts_needles_where_the_evals_depth_0_does(tokenizer, kind):
-    """The needle opens the document (after the chat turn's opening; passkey: after its preamble), as
-    eval.tasks puts a depth-0 needle, in `share` of the samples whose needle is in memory, and where
-    uniform draws put it otherwise (now and then at the start too: it snaps back to a sentence start)."""
-    def opening_share(share: float) -> float:
-        maker = chat_maker(tokenizer, first_segment_share=share)
-        opening = tokenizer.decode(maker.turn_open) + (PASSKEY_PREAMBLE if kind == "passkey" else "")
-        needle = " The pass key is" if kind == "passkey" else " One of the special magic numbers"
-        rng = random.Random(3)
-        samples = [getattr(maker, kind)(rng, 6, 16, 0.0) for _ in range(300)]
-        return sum(tokenizer.decode(s.memory_ids).startswith(opening + needle) for s in samples) / len(samples)
-
-    uniform = opening_share(0.0)
-    assert uniform < 0.2
-    assert abs(opening_share(0.5) - (0.5 + 0.5 * uniform)) < 0.08
-    assert opening_share(1.0) == 1.0
