@@ -28,7 +28,8 @@ def moved(document: str, needle: str, depth: float) -> str:
     """`document` with its one copy of `needle` taken out and put back at `depth` percent."""
     if document.count(needle) != 1:
         raise ValueError("the needle must occur exactly once")
-    start, end = document.index(needle), document.index(needle) + len(needle)
+    start = document.index(needle)
+    end = start + len(needle)
     if document[end:end + 1] == " ":  # insert_at_depth put one space after it (or before it, at the end)
         end += 1
     elif document[start - 1:start] == " ":

@@ -70,19 +70,13 @@ def test_has_adjacent_repeat_finds_a_digit_that_follows_itself():
     assert not has_adjacent_repeat("8294681") and not has_adjacent_repeat("2082753")  # 2 twice, never side by side
 
 
-def test_moved_needle_keeps_the_number_and_the_haystack(tokenizer):
+def test_moved_needle_keeps_the_number_and_the_haystack(tokenizer, bench_script):
     """bench/moved_needles.py: back at its own depth the document is the eval's, byte for byte; at
     another depth the needle sits where insert_at_depth puts it and the rest of the text is unchanged."""
-    import importlib.util
-    from pathlib import Path
-
     from eval.runner import generate_cases
     from eval.tasks import NIAH_NEEDLE, insert_at_depth
 
-    script = Path(__file__).resolve().parents[2] / "bench" / "moved_needles.py"
-    spec = importlib.util.spec_from_file_location("moved_needles", script)
-    moved_needles = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(moved_needles)
+    moved_needles = bench_script("moved_needles")
 
     for depth in (0, 50, 100):
         for case in generate_cases(tokenizer, ["niah_single"], [2000], [depth], 2, seed=3):

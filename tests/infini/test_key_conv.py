@@ -118,17 +118,12 @@ def test_taps_learn_at_their_own_rate_or_the_gates_and_the_earlier_taps_get_a_gr
         assert layer.memory_conv_k.grad[:, :-1].abs().max() > 0 and layer.memory_conv_q.grad[:, :-1].abs().max() > 0
 
 
-def test_fixed_shift_artifact_puts_its_taps_in_every_layer_and_zero_shift_is_the_artifact_itself(tiny_llama, tmp_path):
-    import importlib.util
-    from pathlib import Path
-
+def test_fixed_shift_artifact_puts_its_taps_in_every_layer_and_zero_shift_is_the_artifact_itself(tiny_llama, tmp_path,
+                                                                                               bench_script):
     from infini.adapter import add_lora, load_adapter, save_adapter
     from infini.model import base_fingerprint
 
-    script = Path(__file__).resolve().parents[2] / "bench" / "shift_taps.py"
-    spec = importlib.util.spec_from_file_location("shift_taps", script)
-    shift_taps = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(shift_taps)
+    shift_taps = bench_script("shift_taps")
 
     model = convert(tiny_llama, segment_len=16)
     add_lora(model, 2, 4, ["q_proj", "k_proj", "v_proj"])
