@@ -102,6 +102,22 @@ def causal_conv(x: torch.Tensor, tail: torch.Tensor, weight: torch.Tensor) -> tu
     return out, padded[:, :, T:]
 
 
+def next_token_pairs(keys: torch.Tensor, values: torch.Tensor, *per_key: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Variant, not the paper's (value_shift): pair each key with the *next* token's value.
+
+    Why: the memory is only read by later segments, so a write may look one token ahead. Stored as
+    k_t -> v_{t+1}, the memory answers "what came after this context" directly: the question's
+    "... is" finds the needle's "... is" and reads its first digit, that digit finds the second, and a
+    repeated digit is told apart by what preceded it, which the hidden states carry. The unshifted
+    memory must instead match a query for token t to the key of token t+1, a shifted match that stage 9
+    learned for most digits but not for the two 6s of 1656671 (bench/digit_misses.py). The segment's
+    last key has no next value inside the segment and writes nothing (1 token in segment_len).
+
+    keys (B, G, T, d), values (B, G, T, d), per_key tensors (B, G, T, ...) -> the same with T - 1 tokens
+    """
+    return keys[:, :, :-1], values[:, :, 1:], *(x[:, :, :-1] for x in per_key)
+
+
 @dataclass
 class SegmentContext:
     """What every InfiniAttention layer of one model reads and writes for the current segment.
@@ -184,6 +200,7 @@ class InfiniAttention(nn.Module):
     def __init__(
         self, base_attention: nn.Module, layer_idx: int, update_rule: str = "delta", gate_init: float = -4.0,
         read_cap: bool = False, has_memory: bool = True, query_gate: bool = False, key_conv: int = 0,
+        value_shift: bool = False,
     ):
         super().__init__()
         if update_rule not in UPDATE_RULES:
@@ -222,6 +239,7 @@ class InfiniAttention(nn.Module):
             self.memory_beta = nn.Linear(config.hidden_size, self.num_kv_heads, device=weight.device)
             nn.init.zeros_(self.memory_beta.weight)
             nn.init.zeros_(self.memory_beta.bias)
+        self.value_shift = value_shift  # variant: key t stores value t+1 (next_token_pairs)
         self.key_conv = key_conv if has_memory else 0
         if self.key_conv:
             # Variant (causal_conv): per channel taps over the last key_conv tokens, for the memory branch's
@@ -292,11 +310,17 @@ class InfiniAttention(nn.Module):
             attn = torch.lerp(attn.float(), memory_attn, gate).to(hidden_states.dtype)  # Eq. 10: g A_mem + (1-g) A_dot
             if ctx.write and self.update_rule == "deltanet":
                 beta = torch.sigmoid(self.memory_beta(hidden_states.to(self.memory_beta.weight.dtype))).transpose(1, 2)  # (B, G, T)
+                k_write, v_write = unit(k_mem.float()), v_mem.float()
+                if self.value_shift:
+                    k_write, v_write, beta = next_token_pairs(k_write, v_write, beta)
                 if ctx.write_strengths is not None:
                     ctx.write_strengths.append(beta.mean())
-                ctx.memory_out.append((deltanet_update(unit(k_mem.float()), v_mem.float(), beta, M), z, *tails))
+                ctx.memory_out.append((deltanet_update(k_write, v_write, beta, M), z, *tails))
             elif ctx.write:
-                ctx.memory_out.append((*memory_update(sigma(k_mem.float()), v_mem.float(), M, z, self.update_rule), *tails))
+                k_write, v_write = sigma(k_mem.float()), v_mem.float()
+                if self.value_shift:
+                    k_write, v_write = next_token_pairs(k_write, v_write)
+                ctx.memory_out.append((*memory_update(k_write, v_write, M, z, self.update_rule), *tails))
         if generating:
             query_tail = [tails[0]] if use_memory and self.key_conv else []
             if cached:

@@ -28,6 +28,7 @@ class InfiniConfig:
     memory_layers: list[int] | None = None  # which layers get memory (None: all, as in the paper); others stay base attention
     query_gate: bool = False  # variant: gate per token, sigmoid(beta + x_t W_g) (attention.InfiniAttention)
     key_conv: int = 0  # variant: memory queries and keys convolved over this many tokens (attention.causal_conv); 0: off
+    value_shift: bool = False  # variant: each key stores the next token's value (attention.next_token_pairs)
 
 
 ARCHITECTURE_KEYS = (
@@ -76,7 +77,7 @@ class InfiniModel(nn.Module):
             attention = InfiniAttention(
                 layer.self_attn, idx, self.config.update_rule, self.config.gate_init, self.config.read_cap,
                 has_memory=layers is None or idx in layers,
-                query_gate=self.config.query_gate, key_conv=self.config.key_conv,
+                query_gate=self.config.query_gate, key_conv=self.config.key_conv, value_shift=self.config.value_shift,
             )
             attention.context = self.context
             layer.self_attn = attention
@@ -113,8 +114,9 @@ class InfiniModel(nn.Module):
         """Identifies base weights, conversion settings and trained gates/adapters, for MemoryState checks."""
         digest = hashlib.sha256(base_fingerprint(self.lm).encode())
         settings = asdict(self.config)
-        if not settings["key_conv"]:  # added later: off, it leaves the fingerprints of states stored before unchanged
-            del settings["key_conv"]
+        for later in ("key_conv", "value_shift"):  # added later: off, they leave stored states' fingerprints unchanged
+            if not settings[later]:
+                del settings[later]
         digest.update(json.dumps(settings, sort_keys=True).encode())
         with torch.no_grad():
             for name, param in self.lm.named_parameters():

@@ -53,6 +53,7 @@ DEFAULTS = {
     "query_gate": False,  # variant: gates per token (InfiniConfig.query_gate)
     "lr_query_gate": None,  # learning rate of the query gates' W_g; None: the adapters' (stage 6: W_g barely moved)
     "key_conv": 0,  # variant: memory queries and keys convolved over this many tokens (InfiniConfig.key_conv)
+    "value_shift": False,  # variant: each key stores the next token's value (InfiniConfig.value_shift)
     "lr_conv": None,  # learning rate of the convolutions' taps; None: the gates' (the adapters' would barely move them)
 }
 
@@ -79,13 +80,15 @@ def build_model(recipe: dict, model_path: str | None = None):
     dtype = getattr(torch, recipe["dtype"])
     lm, tokenizer = load_base_model(model_path, dtype=dtype, device=recipe["device"])
     config = InfiniConfig(recipe["segment_len"], recipe["update_rule"], recipe["gate_init"], recipe["read_cap"],
-                          recipe["memory_layers"], recipe["query_gate"], recipe["key_conv"])
+                          recipe["memory_layers"], recipe["query_gate"], recipe["key_conv"], recipe["value_shift"])
     model = InfiniModel(lm, config)
     add_lora(model, recipe["lora_rank"], recipe["lora_alpha"], recipe["lora_targets"])
     if recipe["init_adapter"]:
         card = read_card(recipe["init_adapter"])
         if card["infini"]["update_rule"] != recipe["update_rule"] or card["lora"]["rank"] != recipe["lora_rank"]:
             raise SystemExit(f"{recipe['init_adapter']} was trained with other settings: {card['infini']}, {card['lora']}")
+        if card["infini"].get("value_shift", False) != recipe["value_shift"]:
+            raise SystemExit(f"{recipe['init_adapter']} has value_shift {card['infini'].get('value_shift', False)}, the recipe {recipe['value_shift']}")
         if card["infini"].get("key_conv", 0) not in (0, recipe["key_conv"]):
             raise SystemExit(f"{recipe['init_adapter']} has key_conv {card['infini']['key_conv']}, the recipe {recipe['key_conv']}")
         fresh = [name for name, new in (("memory_gate_proj", recipe["query_gate"] and not card["infini"].get("query_gate", False)),
