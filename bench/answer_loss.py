@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from infini.loading import load_base_model  # noqa: E402
 from infini.model import InfiniConfig, InfiniModel  # noqa: E402
 from infini.pipeline import build_infini_model  # noqa: E402
-from infini.stream import InfiniReader  # noqa: E402
+from infini.stream import chat_turn  # noqa: E402
 from infini.train import batch_loss  # noqa: E402
 from infini.train_data import SampleMaker, collate  # noqa: E402
 
@@ -66,8 +66,7 @@ def main(argv=None) -> None:
     print(f"mean loss per answer token (nats), {args.samples} samples a cell, seed {args.seed}\n")
     print("| artifact | " + " | ".join(f"{kind} S={S}" for kind, S in columns) + " |")
     print("|---" * (len(columns) + 1) + "|")
-    reader = InfiniReader(build(lm, "none@-4"), tokenizer)  # for its chat turn only
-    maker = SampleMaker(tokenizer, reader.turn_open, reader.turn_close, SEGMENT_LEN)
+    maker = SampleMaker(tokenizer, *chat_turn(tokenizer), SEGMENT_LEN)
     for name in args.adapters:
         model = build(lm, name).eval()
         cells = [f"{mean_answer_loss(model, maker, kind, S, args.samples, args.seed, args.device):.3f}" for kind, S in columns]

@@ -36,4 +36,4 @@ $PY bench/answer_loss.py --model "$MODEL" none@-1 "$OUT/plain/adapter.safetensor
 wait; stamp "evaluated"
 for d in "$OUT"/*-niah "$OUT"/*-passkey; do $PY -m eval report "$d" > /dev/null 2>&1; done  # report.md beside each results.jsonl
 grep -h "|" "$OUT"/*-niah/report.md "$OUT"/*-passkey/report.md 2>/dev/null | head -60 >> "$OUT/log.txt"
-cat "$OUT/answer_loss.md" | grep "|" >> "$OUT/log.txt"
+grep "|" "$OUT/answer_loss.md" >> "$OUT/log.txt"

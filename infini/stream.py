@@ -90,6 +90,15 @@ class Answer:
     total_s: float
 
 
+def chat_turn(tokenizer) -> tuple[str, str]:
+    """The text the chat template puts before and after a user message (the document goes between)."""
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": DOCUMENT_PLACEHOLDER}], tokenize=False, add_generation_prompt=True
+    )
+    turn_open, turn_close = prompt.split(DOCUMENT_PLACEHOLDER)
+    return turn_open, turn_close
+
+
 class InfiniReader:
     """Ingests documents into MemoryStates and answers questions from them, greedily."""
 
@@ -97,10 +106,7 @@ class InfiniReader:
         self.model = model
         self.tokenizer = tokenizer
         self.use_memory = use_memory
-        prompt = tokenizer.apply_chat_template(
-            [{"role": "user", "content": DOCUMENT_PLACEHOLDER}], tokenize=False, add_generation_prompt=True
-        )
-        self.turn_open, self.turn_close = prompt.split(DOCUMENT_PLACEHOLDER)
+        self.turn_open, self.turn_close = chat_turn(tokenizer)
         self.stop_ids = {i for i in (tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>")) if i is not None}
         self._fingerprint = None
 
