@@ -63,6 +63,16 @@ def parse_layers(text: str) -> list[int]:
     return sorted(layers)
 
 
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m eval", description="Score both pipelines on the same cases.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -82,6 +92,9 @@ def main(argv=None) -> None:
     run_p.add_argument("--memory-layers", type=parse_layers, metavar="LAYERS",
                        help="keep the trained memory in these layers only, e.g. 0-9 or 3,12-14 (default: all)")
     run_p.add_argument("--max-new-tokens", type=int, default=32)
+    run_p.add_argument("--ingest-batch", type=positive_int, default=1, metavar="N",
+                       help="Infini: ingest N documents together, one forward pass per segment step for all "
+                            "(fills a GPU; each row's ingest_s is then the batch's time). Default 1")
     run_p.add_argument("--device")
     run_p.add_argument("--dtype", choices=("float32", "bfloat16"),
                        help="base model weights (default: bfloat16 on CUDA, float32 on CPU, where the artifacts were measured)")
@@ -120,7 +133,7 @@ def main(argv=None) -> None:
         else:
             cases = generate_cases(tokenizer, args.tasks.split(","), [parse_length(x) for x in args.lengths.split(",")],
                                    [float(x) for x in args.depths.split(",")], args.samples, args.seed, haystack)
-        print(run(cases, pipelines, args.out, args.max_new_tokens), file=sys.stderr)
+        print(run(cases, pipelines, args.out, args.max_new_tokens, args.ingest_batch), file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -122,6 +122,10 @@ def write_report(directory: str | Path) -> Path:
         lines.append(f"| {pipeline} | {len(group)} | {statistics.fmean(r['ingest_s'] for r in group):.2f} | "
                      f"{statistics.fmean(r['answer_s'] for r in group):.2f} | {statistics.fmean(r['tokens'] for r in group):,.0f} | "
                      f"{statistics.fmean(r['state_bytes'] for r in group):,.0f} | {max(r['peak_rss_mb'] for r in group):,.0f} |")
+    batched = max((r.get("ingest_batch", 1) for r in rows), default=1)  # rows from before the field read as 1
+    if batched > 1:
+        lines += ["", f"Documents were ingested in batches (up to {batched} at once): a row's ingest s is its whole "
+                      "batch's time, not one document's."]
     lines += ["", "## Pictures", ""]
     for (task, pipeline), group in grouped(rows, "task", "pipeline").items():
         if task == "cases":

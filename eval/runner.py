@@ -19,7 +19,7 @@ from .scorers import score
 from .tasks import GENERATORS, Case, TokenCounter
 
 RESULT_FIELDS = ("id", "task", "length", "depth", "pipeline", "question", "answers", "prediction", "score",
-                 "ingest_s", "answer_s", "tokens", "state_bytes", "peak_rss_mb")
+                 "ingest_s", "ingest_batch", "answer_s", "tokens", "state_bytes", "peak_rss_mb")
 
 
 def parse_length(text: str) -> int:
@@ -72,7 +72,22 @@ def group_by_document(cases: Iterable[Case]) -> dict[str, list[Case]]:
     return groups
 
 
-def run(cases: list[Case], pipelines: dict[str, Pipeline], out_dir: str | Path, max_new_tokens: int = 32) -> Path:
+def ingest_in_batches(pipeline: Pipeline, groups: list[tuple[str, list[Case]]], batch: int):
+    """Yield (handle, cases, documents in its batch) per document: `batch` documents at a time through
+    the pipeline's ingest_many where it has one (Infini: one forward pass per segment step for all),
+    one by one otherwise."""
+    many = batch > 1 and hasattr(pipeline, "ingest_many")
+    step = batch if many else 1
+    for start in range(0, len(groups), step):
+        chunk = groups[start:start + step]
+        handles = pipeline.ingest_many([document for document, _ in chunk]) if many else [pipeline.ingest(chunk[0][0])]
+        for handle, (_, group) in zip(handles, chunk):
+            yield handle, group, len(chunk)
+
+
+def run(cases: list[Case], pipelines: dict[str, Pipeline], out_dir: str | Path, max_new_tokens: int = 32,
+        ingest_batch: int = 1) -> Path:
+    """ingest_batch: documents ingested together (ingest_s is then the batch's time, `ingest_batch` its size)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results_path = out_dir / "results.jsonl"
@@ -80,8 +95,8 @@ def run(cases: list[Case], pipelines: dict[str, Pipeline], out_dir: str | Path, 
     todo = [(name, case) for name in pipelines for case in cases if (case.id, name) not in done]
     with results_path.open("a") as results, tqdm(total=len(todo), desc="eval", unit="case") as bar:
         for name, pipeline in pipelines.items():
-            for document, group in group_by_document(c for n, c in todo if n == name).items():
-                handle = pipeline.ingest(document)
+            groups = list(group_by_document(c for n, c in todo if n == name).items())
+            for handle, group, batch in ingest_in_batches(pipeline, groups, ingest_batch):
                 for case in group:
                     answer = collect(pipeline.answer(handle, case.question, max_new_tokens=max_new_tokens,
                                                      answer_prefix=case.answer_prefix))
@@ -89,7 +104,7 @@ def run(cases: list[Case], pipelines: dict[str, Pipeline], out_dir: str | Path, 
                         "id": case.id, "task": case.task, "length": case.length, "depth": case.depth,
                         "pipeline": name, "question": case.question, "answers": case.answers,
                         "prediction": answer.text, "score": score(case.metric, answer.text, case.answers),
-                        "ingest_s": round(answer.ingest_s, 3), "answer_s": round(answer.total_s, 3),
+                        "ingest_s": round(answer.ingest_s, 3), "ingest_batch": batch, "answer_s": round(answer.total_s, 3),
                         "tokens": answer.tokens_processed, "state_bytes": answer.state_bytes,
                         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                     }

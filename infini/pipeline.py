@@ -79,6 +79,14 @@ class InfiniPipeline:
                 progress(min(1.0, (start + piece) / total), f"{state.extra.get('segments', 0)} segments written")
         return InfiniHandle(state, time.perf_counter() - started)
 
+    def ingest_many(self, texts: list[str]) -> list[InfiniHandle]:
+        """Several documents at once, one batch per segment step (InfiniReader.ingest_many): what a GPU
+        needs to be busy. Each handle's ingest_s is the whole batch's time (when that document was ready)."""
+        started = time.perf_counter()
+        states = self.reader.ingest_many(texts)
+        elapsed = time.perf_counter() - started
+        return [InfiniHandle(state, elapsed) for state in states]
+
     def answer(self, handle: InfiniHandle, question: str, max_new_tokens: int = 64, answer_prefix: str = "",
                **_) -> Generator[str, None, AnswerResult]:
         stream = self.reader.stream_answer(handle.state, question, max_new_tokens, answer_prefix)

@@ -20,6 +20,13 @@ def test_memory_layers_option_reads_ranges_and_rejects_nonsense():
             parse_layers(bad)
 
 
+@pytest.mark.parametrize("bad", ["0", "-2", "many"])
+def test_ingest_batch_below_one_is_refused_before_any_model_loads(tmp_path, capsys, bad):
+    with pytest.raises(SystemExit):
+        main(["run", "--ingest-batch", bad, "--out", str(tmp_path / "out")])
+    assert "expected a whole number of at least 1" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("dtype, expected", [(None, torch.float32), ("bfloat16", torch.bfloat16), ("float32", torch.float32)])
 def test_dtype_option_sets_the_base_weights_and_the_memory_stays_float32(tmp_path, tiny_llama, tokenizer, dtype, expected):
     # --dtype float32 on a GPU is how the GPU reproduced the CPU's figures; the default on a CPU is float32.

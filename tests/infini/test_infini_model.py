@@ -163,6 +163,30 @@ def test_streaming_unaligned_pieces_gives_the_same_state(reader, language_refere
         torch.testing.assert_close(z1, z2, rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("settings", [{"update_rule": "delta"}, {"update_rule": "deltanet", "key_conv": 4}])
+def test_ingest_many_gives_each_documents_own_state(tiny_llama, tokenizer, language_reference, settings):
+    """Documents of different lengths (one empty, one shorter than a segment) ingested as one batch end
+    where each ends alone: rows leave the batch mid-piece, and no row's memory leaks into another's."""
+    reader = InfiniReader(convert(tiny_llama, segment_len=32, gate_init=0.0, **settings), tokenizer)
+    texts = [language_reference[:3000], language_reference[5000:6200], "", language_reference[9000:9050],
+             language_reference[20000:22500]]
+    written = []
+    batched = reader.ingest_many(texts, progress=lambda segments, tokens: written.append(segments), piece_chars=1000)
+    alone = [reader.ingest(text, piece_chars=1000) for text in texts]
+    counts = [s.extra.get("segments", 0) for s in alone]
+    assert counts[2] == 0 and counts[3] < 3 and counts[0] > 15 and len(set(counts)) == 5  # rows leave at 5 different steps
+    assert written[-1] == sum(s.extra.get("segments", 0) for s in alone)
+    for one, many in zip(alone, batched):
+        assert many.tail == one.tail and many.pending_text == one.pending_text
+        assert (many.tokens_seen, many.chars_seen) == (one.tokens_seen, one.chars_seen)
+        assert many.extra.get("segments", 0) == one.extra.get("segments", 0)
+        for entry_one, entry_many in zip(one.memory, many.memory):
+            for a, b in zip(entry_one, entry_many, strict=True):
+                assert b.shape == a.shape and b.device.type == "cpu"
+                torch.testing.assert_close(b, a, rtol=0, atol=1e-5)
+    assert not torch.equal(batched[0].memory[0][0], batched[1].memory[0][0])  # distinct documents, distinct memories
+
+
 def test_state_size_independent_of_length(reader, language_reference):
     sizes = []
     for segments in (4, 64):
