@@ -1,6 +1,7 @@
 """Batched ingestion (InfiniReader.ingest_many, `eval run --ingest-batch N`) against one document at a time.
 
-    python bench/ingest_batch.py [--documents 4] [--tokens 2k] [--batches 1,2,4] [--adapter default] [--device cuda]
+    python bench/ingest_batch.py [--documents 4] [--tokens 2k] [--batches 1,2,4] [--adapter default]
+        [--segment-len N] [--device cuda]
 
 The same documents (different stretches of the Language Reference, each about --tokens long) are
 ingested once per batch size, batch 1 first (the baseline, measured in the same run, after a warm-up);
@@ -38,6 +39,7 @@ def main(argv=None) -> None:
     parser.add_argument("--tokens", type=parse_length, default=2_000)
     parser.add_argument("--batches", default="1,2,4")
     parser.add_argument("--adapter", default="default")
+    parser.add_argument("--segment-len", type=int, help="default: the adapter's")
     parser.add_argument("--model")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
@@ -45,7 +47,8 @@ def main(argv=None) -> None:
     if batches[0] != 1:
         raise SystemExit("error: --batches must start with 1 (the baseline)")
     lm, tokenizer = load_base_model(args.model, dtype=default_dtype(args.device), device=args.device)
-    reader = InfiniPipeline.load(adapter=adapter_option(args.adapter), base=(lm, tokenizer), device=args.device).reader
+    reader = InfiniPipeline.load(adapter=adapter_option(args.adapter), segment_len=args.segment_len,
+                                base=(lm, tokenizer), device=args.device).reader
     texts = documents(args.documents, args.tokens)
     reader.ingest(texts[0][:2_000])  # warm-up
     print(f"{args.documents} documents, {args.device}, {next(lm.parameters()).dtype}, segments of {reader.segment_len}, "

@@ -17,11 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from transformers import AutoTokenizer  # noqa: E402
 
 from eval.runner import generate_cases, parse_length  # noqa: E402
 from eval.tasks import NIAH_NEEDLE, insert_at_depth  # noqa: E402
-from infini.loading import resolve_model_dir  # noqa: E402
+from infini.loading import load_tokenizer  # noqa: E402
 
 
 def moved(document: str, needle: str, depth: float) -> str:
@@ -48,7 +47,7 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_dir(args.model))
+    tokenizer = load_tokenizer(args.model)
     rows = []
     for seed in [int(s) for s in args.seeds.split(",")]:
         for case in generate_cases(tokenizer, ["niah_single"], [parse_length(args.length)], [args.depth],

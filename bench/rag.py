@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eval.runner import parse_length  # noqa: E402
 from eval.tasks import language_reference  # noqa: E402
-from infini.loading import resolve_model_dir  # noqa: E402
+from infini.loading import load_tokenizer  # noqa: E402
 from rag.chunking import ChunkSettings  # noqa: E402
 from rag.embeddings import MiniLMEmbeddings  # noqa: E402
 from rag.index import IndexCache, index_document  # noqa: E402
@@ -27,9 +27,7 @@ parser.add_argument("--lengths", default="100k,1m")
 parser.add_argument("--queries", type=int, default=20)
 args = parser.parse_args()
 
-from transformers import AutoTokenizer  # noqa: E402
-
-base_tokenizer = AutoTokenizer.from_pretrained(resolve_model_dir(None))
+base_tokenizer = load_tokenizer()
 embeddings = MiniLMEmbeddings()
 reference = language_reference()
 questions = ["What does the assert statement do?", "How are default argument values evaluated?",

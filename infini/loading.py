@@ -93,17 +93,30 @@ def default_dtype(device: str) -> torch.dtype:
     return torch.bfloat16 if device == "cuda" else torch.float32
 
 
+def unreadable_model(folder: Path, exc: Exception) -> ModelLoadError:
+    return ModelLoadError(
+        f"Could not read the model at {folder}: {exc}. If this is the cache, delete it and retry; "
+        f"for the default model reinstall with: {INSTALL_HINT}"
+    )
+
+
+def load_tokenizer(model: str | os.PathLike | None = None):
+    """The tokenizer of `model` alone (see resolve_model_dir), for what needs no weights: counting tokens."""
+    folder = resolve_model_dir(model)
+    try:
+        return AutoTokenizer.from_pretrained(folder)
+    except (OSError, ValueError, json.JSONDecodeError) as exc:
+        raise unreadable_model(folder, exc) from exc
+
+
 def load_base_model(model: str | os.PathLike | None = None, dtype: torch.dtype = torch.float32, device: str = "cpu"):
     """Return (causal LM in eval mode, tokenizer) for `model` (see resolve_model_dir)."""
     folder = resolve_model_dir(model)
     try:
         lm = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
-        tokenizer = AutoTokenizer.from_pretrained(folder)
     except (OSError, ValueError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(
-            f"Could not read the model at {folder}: {exc}. If this is the cache, delete it and retry; "
-            f"for the default model reinstall with: {INSTALL_HINT}"
-        ) from exc
+        raise unreadable_model(folder, exc) from exc
+    tokenizer = load_tokenizer(folder)
     if getattr(lm.config, "model_type", None) not in ("llama", "mistral", "qwen2", "smollm3"):
         raise ModelLoadError(f"Only Llama-family models are supported, got model_type={lm.config.model_type!r}")
     return lm.to(device).eval(), tokenizer

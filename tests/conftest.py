@@ -17,10 +17,9 @@ def tiny_llama():
 
 @pytest.fixture(scope="session")
 def tokenizer():
-    from infini.loading import resolve_model_dir
-    from transformers import AutoTokenizer
+    from infini.loading import load_tokenizer
 
-    return AutoTokenizer.from_pretrained(resolve_model_dir(None))
+    return load_tokenizer()
 
 
 @pytest.fixture(scope="session")
