@@ -131,6 +131,7 @@ def main(argv=None) -> None:
                                               [float(x) for x in args.depths.split(",")], args.samples, args.seed)}
     tally = {"own digit": 0, "next digit": 0, "previous digit": 0, "other": 0}
     margins = {True: [], False: []}  # own digit's score minus its neighbours' best, by whether the step reads right
+    chances_by_kind = {True: [], False: []}  # p(gold digit) at steps whose digit repeats the previous one, and the rest
     for case_id in args.cases.split(","):
         scores, chances, gold = alignment(reader, cases[case_id])
         print(f"\n{case_id}, gold {gold}: gate-weighted cosine of step i's query with each needle token's key\n")
@@ -145,12 +146,18 @@ def main(argv=None) -> None:
             tally["own digit" if offset == 0 else "next digit" if offset == 1 else "previous digit" if offset == -1 else "other"] += 1
             neighbours = [digits[j] for j in (i - 1, i + 1) if 0 <= j < len(digits)]
             margins[chances[i] > 0.5].append((digits[i] - max(neighbours)).item())
+            chances_by_kind[i > 0 and gold[i] == gold[i - 1]].append(chances[i])
     print("\nbest-matching digit, over all steps: " + ", ".join(f"{k} {v}" for k, v in tally.items()))
     for read, label in ((True, "p(gold digit) > 0.5"), (False, "p(gold digit) <= 0.5")):
         values = margins[read]
         if values:
             print(f"own digit's score minus its best neighbour's, steps with {label}: mean {sum(values) / len(values):+.4f} "
                   f"over {len(values)} steps, {sum(v > 0 for v in values)} positive")
+    for repeat, label in ((True, "repeating the previous digit"), (False, "not repeating it")):
+        values = chances_by_kind[repeat]
+        if values:
+            print(f"steps {label}: p(gold digit) mean {sum(values) / len(values):.2f} over {len(values)} steps, "
+                  f"<= 0.5 in {sum(v <= 0.5 for v in values)}")
 
 
 if __name__ == "__main__":
