@@ -154,12 +154,12 @@ class InfiniReader:
             return
         memory = [tuple(torch.cat(parts) for parts in zip(*layer))  # per layer, each state's (1, ...) -> (B, ...)
                   for layer in zip(*([to_device(entry, device) for entry in states[i].memory] for i in rows))]
-        written, before = 0, sum(state.extra.get("segments", 0) for state in states)
+        written, before, finished = 0, sum(state.extra.get("segments", 0) for state in states), {}
         tokens_seen = sum(state.tokens_seen for state in states)
         for step in range(max(counts)):
             keep = [row for row, i in enumerate(rows) if counts[i] > step]
             if len(keep) < len(rows):  # some states have no full segment left: take their rows out
-                self._store_rows(states, rows, memory, [row for row in range(len(rows)) if row not in keep])
+                finished.update(self._rows(rows, memory, [row for row in range(len(rows)) if row not in keep]))
                 index = torch.tensor(keep, device=device)
                 memory = [tuple(t.index_select(0, index) for t in entry) for entry in memory]
                 rows = [rows[row] for row in keep]
@@ -168,15 +168,17 @@ class InfiniReader:
             written += len(rows)
             if progress:
                 progress(before + written, tokens_seen)
-        self._store_rows(states, rows, memory, range(len(rows)))
-        for state, count in zip(states, counts):
-            state.tail = state.tail[count * N:]
-            state.extra["segments"] = state.extra.get("segments", 0) + count
+        finished.update(self._rows(rows, memory, range(len(rows))))
+        # Only now does any state change (memory, tail and count together): an interrupted write leaves them as they were.
+        for i, state_memory in finished.items():
+            states[i].memory = state_memory
+            states[i].tail = states[i].tail[counts[i] * N:]
+            states[i].extra["segments"] = states[i].extra.get("segments", 0) + counts[i]
 
     @staticmethod
-    def _store_rows(states: list[MemoryState], rows: list[int], memory, which) -> None:
-        for row in which:
-            states[rows[row]].memory = [tuple(t[row:row + 1].cpu() for t in entry) for entry in memory]
+    def _rows(rows: list[int], memory, which) -> dict:
+        """{state index: its memory} for the given batch rows, each row back to batch size 1, on the CPU."""
+        return {rows[row]: [tuple(t[row:row + 1].cpu() for t in entry) for entry in memory] for row in which}
 
     def _append_text(self, state: MemoryState, text: str) -> None:
         """Tokenize what can be tokenized for good (up to the last safe cut) onto the tail."""

@@ -187,6 +187,27 @@ def test_ingest_many_gives_each_documents_own_state(tiny_llama, tokenizer, langu
     assert not torch.equal(batched[0].memory[0][0], batched[1].memory[0][0])  # distinct documents, distinct memories
 
 
+def test_interrupted_write_loses_nothing_and_writes_nothing_twice(reader, language_reference):
+    """A write stopped mid-way (here by the progress callback) leaves memory and tail in step: feeding on
+    afterwards ends exactly where an uninterrupted ingestion does."""
+    text = language_reference[:6000]
+
+    def stop_after_five(segments, tokens):
+        if segments == 5:
+            raise RuntimeError("stopped")
+
+    state = reader.new_state()
+    with pytest.raises(RuntimeError, match="stopped"):
+        reader.feed(state, text, progress=stop_after_five)
+    assert state.extra.get("segments", 0) == 0 and len(state.tail) > 5 * reader.segment_len  # nothing half-written
+    reader.feed(state, "")
+    whole = reader.ingest(text)
+    assert state.tail == whole.tail and state.extra["segments"] == whole.extra["segments"] > 30
+    for (M1, z1), (M2, z2) in zip(whole.memory, state.memory):
+        torch.testing.assert_close(M2, M1, rtol=0, atol=1e-5)
+        torch.testing.assert_close(z2, z1, rtol=0, atol=1e-5)
+
+
 def test_state_size_independent_of_length(reader, language_reference):
     sizes = []
     for segments in (4, 64):
