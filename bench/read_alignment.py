@@ -88,6 +88,7 @@ def alignment(reader, case) -> tuple[torch.Tensor, list[float], str]:
         for s in range(0, full, N):
             recorder.keys.clear()
             _, memory = model.segment_hidden(torch.tensor([tokens[s:s + N]], device=reader.device), memory)
+            assert len(recorder.keys) == layers, "one write per layer: every layer must hold memory"
             for position in range(start, start + len(number)):
                 if s <= position < s + N:  # a needle token in this segment: keep every layer's key for it
                     for layer in range(layers):
@@ -98,6 +99,7 @@ def alignment(reader, case) -> tuple[torch.Tensor, list[float], str]:
         recorder.recording_queries = True
         hidden, _ = model.segment_hidden(torch.tensor([prompt + reply], device=reader.device), memory, write=False)
         recorder.recording_queries = False
+        assert len(recorder.queries) == layers, "one memory read per layer"
     digits_at = find(reply, number[1:])  # where the gold digits sit in the reply
     steps = [len(prompt) + digits_at + i - 1 for i in range(len(gold))]  # the query predicting digit i
     probabilities = torch.softmax(model.logits(hidden[0, steps]).float(), dim=-1)  # (7, vocab)
