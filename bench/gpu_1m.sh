@@ -3,7 +3,7 @@
 # (`eval run --ingest-batch`): one 1M case took ~9.4 minutes alone (72 ms a 128-token segment, the GPU mostly
 # idle), so a batch of 8 should cost about the same wall time for 8 cases. 9.4 minutes do not fit one call
 # (10 minutes, model conversion and tokenizing included), so the segments are read 256 tokens long by default
-# (SEGMENT_LEN; stage 9 was trained with 128: README "Batched ingestion" has what 256 reads on the CPU), about
+# (SEGMENT_LEN; stage 9 was trained with 128: README "Longer segments at inference" has what 256 reads on the CPU: the same), about
 # half the steps. First a short bench (bench/ingest_batch.py) logs the step time at batch 1 and BATCH.
 # Usage (after bench/gpu_prepare.sh's two calls): bench/gpu_1m.sh OUT_DIR MODEL [BUDGET_SECONDS]
 # Knobs (env): BATCH (8), SEED (4), DEPTHS (0,25,50,75), SAMPLES (2; BATCH = depths x samples keeps it one batch),
