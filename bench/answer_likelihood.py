@@ -68,10 +68,9 @@ def main(argv=None) -> None:
     cases = {c.id: c for c in generate_cases(reader.tokenizer, args.tasks.split(","),
                                               [parse_length(x) for x in args.lengths.split(",")],
                                               [float(x) for x in args.depths.split(",")], args.samples, args.seed)}
-    rows = [r for r in read_results(Path(args.results_dir))
-            if r["pipeline"] == "infini" and r["depth"] <= args.max_depth and r["id"] in cases
-            and (r["score"] < 1.0 or not args.misses_only)]
-    missing = [r["id"] for r in read_results(Path(args.results_dir)) if r["pipeline"] == "infini" and r["id"] not in cases]
+    recorded = [r for r in read_results(Path(args.results_dir)) if r["pipeline"] == "infini"]
+    rows = [r for r in recorded if r["depth"] <= args.max_depth and r["id"] in cases and (r["score"] < 1.0 or not args.misses_only)]
+    missing = [r["id"] for r in recorded if r["id"] not in cases]
     rows = rows[:args.limit] if args.limit else rows
     if missing:
         raise SystemExit(f"error: {len(missing)} recorded cases do not regenerate with these options (first: {missing[0]})")
