@@ -23,7 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eval.report import read_results  # noqa: E402
-from eval.runner import generate_cases, parse_length  # noqa: E402
+from eval.options import add_case_options, cases_from_options  # noqa: E402
 from eval.tasks import has_adjacent_repeat  # noqa: E402
 from infini.pipeline import InfiniPipeline  # noqa: E402
 from infini.stream import to_device  # noqa: E402
@@ -51,11 +51,7 @@ def reply_log_likelihood(reader, state, question: str, answer_prefix: str, reply
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("results_dir")
-    parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--tasks", default="niah_single")
-    parser.add_argument("--lengths", default="8k")
-    parser.add_argument("--depths", default="0,25,50,75")
-    parser.add_argument("--samples", type=int, default=5)
+    add_case_options(parser, tasks="niah_single", lengths="8k", depths="0,25,50,75", samples=5, seed=None)
     parser.add_argument("--adapter", default="default")
     parser.add_argument("--model")
     parser.add_argument("--max-depth", type=float, default=75.0)
@@ -65,9 +61,7 @@ def main(argv=None) -> None:
 
     pipeline = InfiniPipeline.load(model=args.model, adapter=args.adapter)
     reader = pipeline.reader
-    cases = {c.id: c for c in generate_cases(reader.tokenizer, args.tasks.split(","),
-                                              [parse_length(x) for x in args.lengths.split(",")],
-                                              [float(x) for x in args.depths.split(",")], args.samples, args.seed)}
+    cases = {c.id: c for c in cases_from_options(reader.tokenizer, args)}
     recorded = [r for r in read_results(Path(args.results_dir)) if r["pipeline"] == "infini"]
     rows = [r for r in recorded if r["depth"] <= args.max_depth and r["id"] in cases and (r["score"] < 1.0 or not args.misses_only)]
     missing = [r["id"] for r in recorded if r["id"] not in cases]

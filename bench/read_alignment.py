@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import infini.attention as attention  # noqa: E402
-from eval.runner import generate_cases, parse_length  # noqa: E402
+from eval.options import add_case_options, cases_from_options  # noqa: E402
 from infini.pipeline import InfiniPipeline  # noqa: E402
 
 
@@ -117,20 +117,15 @@ def alignment(reader, case) -> tuple[torch.Tensor, list[float], str]:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--cases", required=True, help="comma-separated case ids")
-    parser.add_argument("--lengths", default="8k")
-    parser.add_argument("--depths", default="0,25,50,75")
-    parser.add_argument("--samples", type=int, default=5)
+    add_case_options(parser, tasks=None, lengths="8k", depths="0,25,50,75", samples=5, seed=None)
     parser.add_argument("--adapter", default="default")
     parser.add_argument("--model")
     args = parser.parse_args(argv)
     reader = InfiniPipeline.load(model=args.model, adapter=args.adapter).reader
     if reader.model.config.update_rule != "deltanet":
         raise SystemExit("error: read_alignment reads deltanet memories (unit keys)")
-    cases = {c.id: c for c in generate_cases(reader.tokenizer, ["niah_single"],
-                                              [parse_length(x) for x in args.lengths.split(",")],
-                                              [float(x) for x in args.depths.split(",")], args.samples, args.seed)}
+    cases = {c.id: c for c in cases_from_options(reader.tokenizer, args, tasks=["niah_single"])}
     tally = {"own digit": 0, "next digit": 0, "previous digit": 0, "other": 0}
     margins = {True: [], False: []}  # own digit's score minus its neighbours' best, by whether the step reads right
     chances_by_kind = {True: [], False: []}  # p(gold digit) at steps whose digit repeats the previous one, and the rest

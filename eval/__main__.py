@@ -6,7 +6,8 @@ import copy
 import os
 import sys
 
-from .runner import generate_cases, parse_length, run
+from .options import add_case_options, cases_from_options, positive_int
+from .runner import run
 from .tasks import CasesFileError, load_cases
 
 PIPELINE_NAMES = ("infini", "infini_untrained", "infini_untrained_linear", "rag")
@@ -63,26 +64,12 @@ def parse_layers(text: str) -> list[int]:
     return sorted(layers)
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
-    return value
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m eval", description="Score both pipelines on the same cases.")
     sub = parser.add_subparsers(dest="command", required=True)
     run_p = sub.add_parser("run", help="run cases through pipelines into DIR/results.jsonl (resumable)")
-    run_p.add_argument("--tasks", default="passkey,niah_single")
-    run_p.add_argument("--lengths", default="4k,8k,16k")
-    run_p.add_argument("--depths", default="0,25,50,75,100")
-    run_p.add_argument("--samples", type=int, default=3)
+    add_case_options(run_p)
     run_p.add_argument("--pipelines", default="infini,rag")
-    run_p.add_argument("--seed", type=int, default=0)
     run_p.add_argument("--haystack", help="text file to draw needle haystacks from (default: Python's Language Reference)")
     run_p.add_argument("--model", help="base model: checkpoint folder or .gguf")
     run_p.add_argument("--adapter", default="default", help="trained gates/adapters for 'infini' ('none' for untrained)")
@@ -131,8 +118,7 @@ def main(argv=None) -> None:
         if args.cases:
             cases = load_cases(args.cases)
         else:
-            cases = generate_cases(tokenizer, args.tasks.split(","), [parse_length(x) for x in args.lengths.split(",")],
-                                   [float(x) for x in args.depths.split(",")], args.samples, args.seed, haystack)
+            cases = cases_from_options(tokenizer, args, haystack=haystack)
         print(run(cases, pipelines, args.out, args.max_new_tokens, args.ingest_batch), file=sys.stderr)
 
 
