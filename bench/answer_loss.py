@@ -1,13 +1,14 @@
 """Answer loss of artifacts on the same fixed samples: retrieval that exact match cannot see yet.
 
-    python bench/answer_loss.py ADAPTER [ADAPTER ...] [--segments 1,2,4] [--samples 8] [--seed 1000]
+    python bench/answer_loss.py ADAPTER [ADAPTER ...] [--segments 1,2,4] [--samples 8] [--seed 1000] [--swapped]
 
 ADAPTER is a trained artifact, or `none@GATE` for the untrained deltanet conversion with gates at
 sigmoid(GATE) (`none@-4`: memory nearly shut, what an answer costs without retrieval). For each
 number of memory segments S, draws passkey and niah samples the way training does (infini.train_data,
 the needle in an earlier segment, a seed training never used), and prints the mean loss per answer
 token (nats; a uniformly guessed digit costs ln 10 = 2.30). A short probe whose exact-match score is
-0 can still show its memory starting to retrieve here.
+0 can still show its memory starting to retrieve here. --swapped scores the same questions again with
+another sample's memory: a memory that retrieves loses its advantage there, one that does not is unmoved.
 """
 from __future__ import annotations
 
@@ -40,12 +41,20 @@ def build(lm, name: str) -> InfiniModel:
 
 @torch.no_grad()
 def mean_answer_loss(model: InfiniModel, maker: SampleMaker, kind: str, S: int, samples: int, seed: int,
-                     device: str) -> float:
+                     device: str, swapped: bool = False) -> float:
+    """Mean over `samples` drawn samples of the loss per answer token. swapped: each sample's questions read
+    the next sample's memory instead of their own (same questions, same tokens scored), so the difference
+    from the matched loss is what the right memory is worth: ~0 for a memory that does not retrieve."""
     rng = random.Random(f"{seed}|{kind}|{S}")
+    drawn = [getattr(maker, kind)(rng, S, rng.randint(48, SEGMENT_LEN // 2), 0.0)  # needle never in the last segment
+             for _ in range(samples)]
     losses = []
-    for _ in range(samples):
-        sample = getattr(maker, kind)(rng, S, rng.randint(48, SEGMENT_LEN // 2), 0.0)  # needle never in the last segment
-        memory_ids, final_ids, targets, owner = collate([sample], 0, device)
+    for i, sample in enumerate(drawn):
+        partner = drawn[(i + 1) % len(drawn)]
+        memory_ids, final_ids, targets, owner = collate([sample, partner] if swapped else [sample], 0, device)
+        if swapped:  # keep this sample's finals only, reading the partner's memory (row 1)
+            mine = owner == 0
+            final_ids, targets, owner = final_ids[mine], targets[mine], torch.ones_like(owner[mine])
         loss, _ = batch_loss(model, memory_ids, final_ids, targets, S, owner=owner)
         losses.append(loss.item())
     return sum(losses) / len(losses)
@@ -59,17 +68,27 @@ def main(argv=None) -> None:
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--seed", type=int, default=1000)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--swapped", action="store_true",
+                        help="also score every sample with another sample's memory: matched / swapped per cell")
     args = parser.parse_args(argv)
     lm, tokenizer = load_base_model(args.model, dtype=torch.float32, device=args.device)
     counts = [int(s) for s in args.segments.split(",")]
     columns = [(kind, S) for kind in ("passkey", "niah") for S in counts]
-    print(f"mean loss per answer token (nats), {args.samples} samples a cell, seed {args.seed}\n")
+    print(f"mean loss per answer token (nats), {args.samples} samples a cell, seed {args.seed}"
+          + (": own memory / another sample's memory" if args.swapped else "") + "\n")
     print("| artifact | " + " | ".join(f"{kind} S={S}" for kind, S in columns) + " |")
     print("|---" * (len(columns) + 1) + "|")
     maker = SampleMaker(tokenizer, *chat_turn(tokenizer), SEGMENT_LEN)
     for name in args.adapters:
         model = build(lm, name).eval()
-        cells = [f"{mean_answer_loss(model, maker, kind, S, args.samples, args.seed, args.device):.3f}" for kind, S in columns]
+        cells = []
+        for kind, S in columns:
+            matched = mean_answer_loss(model, maker, kind, S, args.samples, args.seed, args.device)
+            if args.swapped:
+                other = mean_answer_loss(model, maker, kind, S, args.samples, args.seed, args.device, swapped=True)
+                cells.append(f"{matched:.3f} / {other:.3f}")
+            else:
+                cells.append(f"{matched:.3f}")
         print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
 
 
