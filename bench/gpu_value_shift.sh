@@ -3,7 +3,7 @@
 # unshifted one? Both trained from the untrained conversion at the same gate (sigmoid(-1)), same recipe and
 # samples (infini/recipes/cuda-deltanet-value-shift.json, 3.5 minutes each, side by side on the one GPU),
 # then judged on the same cases: niah and passkey at 512-2K (seed 21, the CPU probes' cases) and the
-# answer loss (bench/answer_loss.py), each beside the CPU probes' figures in README "Value shift".
+# answer loss with its own and another sample's memory (bench/answer_loss.py --swapped), each beside the CPU probes' figures in README "Value shift".
 # Usage (after bench/gpu_prepare.sh's two calls): bench/gpu_value_shift.sh OUT_DIR MODEL
 # Knobs (env): TRAIN_SET (more recipe overrides, e.g. "device=cpu steps=1" for a smoke test), EVAL_SET (eval
 #   overrides, e.g. "--samples 1 --lengths 512"), LOSS_SET (answer_loss overrides, e.g. "--samples 1 --segments 1"), PY.
@@ -31,7 +31,7 @@ for name in shift plain; do
   $PY -m eval run --model "$MODEL" --dtype float32 --pipelines infini --adapter "$A" --seed 21 --tasks passkey \
     --lengths 512,1k,2k --depths 0,50 --samples 3 --out "$OUT/$name-passkey" ${EVAL_SET:-} > "$OUT/$name-passkey.log" 2>&1 &
 done
-$PY bench/answer_loss.py --model "$MODEL" none@-1 "$OUT/plain/adapter.safetensors" "$OUT/shift/adapter.safetensors" \
+$PY bench/answer_loss.py --model "$MODEL" --swapped none@-1 "$OUT/plain/adapter.safetensors" "$OUT/shift/adapter.safetensors" \
   ${LOSS_SET:-} > "$OUT/answer_loss.md" 2>&1
 wait; stamp "evaluated"
 for d in "$OUT"/*-niah "$OUT"/*-passkey; do $PY -m eval report "$d" > /dev/null 2>&1; done  # report.md beside each results.jsonl
