@@ -71,6 +71,8 @@ def main(argv=None) -> None:
     parser.add_argument("--swapped", action="store_true",
                         help="also score every sample with another sample's memory: matched / swapped per cell")
     args = parser.parse_args(argv)
+    if args.swapped and args.samples < 2:
+        parser.error("--swapped needs --samples 2 or more (a sample's partner is the next one)")
     lm, tokenizer = load_base_model(args.model, dtype=torch.float32, device=args.device)
     counts = [int(s) for s in args.segments.split(",")]
     columns = [(kind, S) for kind in ("passkey", "niah") for S in counts]
