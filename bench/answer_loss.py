@@ -39,22 +39,23 @@ def build(lm, name: str) -> InfiniModel:
     return build_infini_model(copy.deepcopy(lm), name, SEGMENT_LEN)
 
 
-@torch.no_grad()
-def mean_answer_loss(model: InfiniModel, maker: SampleMaker, kind: str, S: int, samples: int, seed: int,
-                     device: str, swapped: bool = False) -> float:
-    """Mean over `samples` drawn samples of the loss per answer token. swapped: each sample's questions read
-    the next sample's memory instead of their own (same questions, same tokens scored), so the difference
-    from the matched loss is what the right memory is worth: ~0 for a memory that does not retrieve."""
+def draw_samples(maker: SampleMaker, kind: str, S: int, samples: int, seed: int) -> list:
+    """The cell's fixed samples: the same for every artifact, and for the matched and the swapped score."""
     rng = random.Random(f"{seed}|{kind}|{S}")
-    drawn = [getattr(maker, kind)(rng, S, rng.randint(48, SEGMENT_LEN // 2), 0.0)  # needle never in the last segment
-             for _ in range(samples)]
+    return [getattr(maker, kind)(rng, S, rng.randint(48, SEGMENT_LEN // 2), 0.0)  # needle never in the last segment
+            for _ in range(samples)]
+
+
+@torch.no_grad()
+def mean_answer_loss(model: InfiniModel, drawn: list, S: int, device: str, swapped: bool = False) -> float:
+    """Mean over the drawn samples of the loss per answer token. swapped: each sample's questions read the
+    next sample's memory instead of their own (same questions, same tokens scored), so the difference from
+    the matched loss is what the right memory is worth: ~0 for a memory that does not retrieve."""
     losses = []
     for i, sample in enumerate(drawn):
-        partner = drawn[(i + 1) % len(drawn)]
-        memory_ids, final_ids, targets, owner = collate([sample, partner] if swapped else [sample], 0, device)
-        if swapped:  # keep this sample's finals only, reading the partner's memory (row 1)
-            mine = owner == 0
-            final_ids, targets, owner = final_ids[mine], targets[mine], torch.ones_like(owner[mine])
+        memory_from = drawn[(i + 1) % len(drawn)] if swapped else sample
+        memory_ids = collate([memory_from], 0, device)[0]
+        _, final_ids, targets, owner = collate([sample], 0, device)
         loss, _ = batch_loss(model, memory_ids, final_ids, targets, S, owner=owner)
         losses.append(loss.item())
     return sum(losses) / len(losses)
@@ -81,13 +82,14 @@ def main(argv=None) -> None:
     print("| artifact | " + " | ".join(f"{kind} S={S}" for kind, S in columns) + " |")
     print("|---" * (len(columns) + 1) + "|")
     maker = SampleMaker(tokenizer, *chat_turn(tokenizer), SEGMENT_LEN)
+    drawn = {(kind, S): draw_samples(maker, kind, S, args.samples, args.seed) for kind, S in columns}
     for name in args.adapters:
         model = build(lm, name).eval()
         cells = []
         for kind, S in columns:
-            matched = mean_answer_loss(model, maker, kind, S, args.samples, args.seed, args.device)
+            matched = mean_answer_loss(model, drawn[kind, S], S, args.device)
             if args.swapped:
-                other = mean_answer_loss(model, maker, kind, S, args.samples, args.seed, args.device, swapped=True)
+                other = mean_answer_loss(model, drawn[kind, S], S, args.device, swapped=True)
                 cells.append(f"{matched:.3f} / {other:.3f}")
             else:
                 cells.append(f"{matched:.3f}")

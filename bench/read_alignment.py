@@ -129,10 +129,11 @@ def main(argv=None) -> None:
     tally = {"own digit": 0, "next digit": 0, "previous digit": 0, "other": 0}
     margins = {True: [], False: []}  # own digit's score minus its neighbours' best, by whether the step reads right
     chances_by_kind = {True: [], False: []}  # p(gold digit) at steps whose digit repeats the previous one, and the rest
-    unknown = [case_id for case_id in args.cases.split(",") if case_id not in cases]
+    case_ids = args.cases.split(",")
+    unknown = [case_id for case_id in case_ids if case_id not in cases]
     if unknown:
         raise SystemExit(f"error: {unknown[0]} is not among the cases these options make (first: {next(iter(cases))})")
-    for case_id in args.cases.split(","):
+    for case_id in case_ids:
         scores, chances, gold = alignment(reader, cases[case_id])
         print(f"\n{case_id}, gold {gold}: gate-weighted cosine of step i's query with each needle token's key\n")
         print("| step: predicts | " + " | ".join(["' '"] + [f"{d} (#{i})" for i, d in enumerate(gold)]) + " | p(gold digit) |")
