@@ -1,6 +1,6 @@
 """Quick look at a training run's latest checkpoint: passkey accuracy at a few short lengths.
 
-    python bench/probe_checkpoint.py runs/cpu-deltanet [--lengths 1k,2k] [--depths 0,50] [--samples 3]
+    python bench/probe_checkpoint.py runs/cpu-deltanet [--lengths 1k,2k] [--depths 0,50] [--samples 3] [--seed 1]
 
 Loads OUT/recipe.json and OUT/checkpoint.safetensors (written every `checkpoint_every` steps) and
 scores passkey cases with the eval module, so a run can be judged while it trains.
@@ -18,7 +18,8 @@ from safetensors.torch import load_file
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eval.report import correct_of, grouped, read_results  # noqa: E402
-from eval.runner import generate_cases, parse_length, run  # noqa: E402
+from eval.options import add_case_options, cases_from_options  # noqa: E402
+from eval.runner import run  # noqa: E402
 from infini.pipeline import InfiniPipeline  # noqa: E402
 from infini.stream import InfiniReader  # noqa: E402
 from infini.train import build_model, checkpoint_params, load_recipe  # noqa: E402
@@ -27,9 +28,7 @@ from infini.train import build_model, checkpoint_params, load_recipe  # noqa: E4
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run")
-    parser.add_argument("--lengths", default="1k,2k")
-    parser.add_argument("--depths", default="0,50")
-    parser.add_argument("--samples", type=int, default=3)
+    add_case_options(parser, tasks=None, lengths="1k,2k", depths="0,50", samples=3, seed=1)
     parser.add_argument("--threads", type=int, default=1, help="leave the other core to the training run")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -39,8 +38,7 @@ def main(argv=None) -> None:
     model.lm.load_state_dict(checkpoint_params(load_file(str(folder / "checkpoint.safetensors"))), strict=False)
     model.eval()
     pipeline = InfiniPipeline(InfiniReader(model, tokenizer))
-    cases = generate_cases(tokenizer, ["passkey"], [parse_length(x) for x in args.lengths.split(",")],
-                           [float(x) for x in args.depths.split(",")], args.samples, seed=1)
+    cases = cases_from_options(tokenizer, args, tasks=["passkey"])
     with tempfile.TemporaryDirectory() as out, torch.no_grad():
         rows = read_results(run(cases, {"infini": pipeline}, out, max_new_tokens=12).parent)
     for row in rows:
