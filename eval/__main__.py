@@ -1,4 +1,4 @@
-"""python -m eval run ... | python -m eval report DIR"""
+"""python -m eval run ... | python -m eval report DIR | python -m eval compare DIR DIR ..."""
 from __future__ import annotations
 
 import argparse
@@ -89,7 +89,22 @@ def main(argv=None) -> None:
     run_p.add_argument("--out", required=True)
     report_p = sub.add_parser("report", help="write report.md, scores.csv and plots from DIR/results.jsonl")
     report_p.add_argument("dir")
+    compare_p = sub.add_parser("compare", help="the cases two or more runs share, scored side by side (sign test for two)")
+    compare_p.add_argument("dirs", nargs="+", metavar="DIR")
+    compare_p.add_argument("--pipeline", default="infini")
+    compare_p.add_argument("--by", default="task,length", help="result fields to group by, e.g. task,length,depth")
     args = parser.parse_args(argv)
+
+    if args.command == "compare":
+        from .compare import compare_table
+
+        if len(args.dirs) < 2:
+            raise SystemExit("error: compare needs at least two run folders")
+        try:
+            print(compare_table(args.dirs, args.pipeline, tuple(args.by.split(","))), end="")
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"error: {exc}") from None
+        return
 
     if args.command == "report":
         from .report import write_report
