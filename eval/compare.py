@@ -1,8 +1,10 @@
 """Paired comparison of runs on the same cases: did artifact B read what artifact A read?
 
     python -m eval compare DIR_A DIR_B [DIR ...] [--pipeline infini] [--by task,length]
+    python -m eval compare A_SEED1,A_SEED2 B_SEED1,B_SEED2      # a run given as several folders
 
-Each DIR holds a results.jsonl from `eval run`. Only the cases every run answered (same case id, same
+Each DIR holds a results.jsonl from `eval run`; folders joined by commas count as one run (one seed
+each: their case ids carry the seed). Only the cases every run answered (same case id, same
 pipeline) are compared, so runs over different case sets or an interrupted run are still compared
 fairly. With two runs the table adds the discordant cases (where one scored higher than the other) and
 an exact two-sided sign test on them: how likely a split at least this uneven is if neither artifact
@@ -39,7 +41,7 @@ def _total(rows: list[dict]) -> str:
 
 def compare_table(directories: list[str | Path], pipeline: str = "infini", by: tuple[str, ...] = ("task", "length")) -> str:
     """Markdown: per group, the cases all runs share and each run's total score on them."""
-    runs = [read_results(Path(directory)) for directory in directories]
+    runs = [[row for folder in str(directory).split(",") for row in read_results(Path(folder))] for directory in directories]
     for directory, rows in zip(directories, runs):
         if not all(isinstance(row, dict) and {"id", "pipeline", "score"} <= row.keys() for row in rows):
             raise ValueError(f"{directory}/results.jsonl has rows without id, pipeline and score: not an eval run")

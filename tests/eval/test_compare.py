@@ -63,3 +63,12 @@ def test_cli_errors_are_messages(tmp_path, capsys):
         main(["compare", str(a), str(tmp_path / "odd")])
     main(["compare", str(a), str(a)])
     assert "| niah_single | 8000 | 2 | 1 | 1 | 0 | 0 | 1 |" in capsys.readouterr().out
+
+
+def test_a_run_given_as_several_folders_is_one_run(tmp_path):
+    a1, a2 = write_run(tmp_path / "a1", [1, 1]), write_run(tmp_path / "a2", [1, 0, 1], length=16000)
+    b1, b2 = write_run(tmp_path / "b1", [0, 1]), write_run(tmp_path / "b2", [0, 0, 1], length=16000)
+    rows = [[cell.strip() for cell in row] for row in table_rows(compare_table([f"{a1},{a2}", f"{b1},{b2}"]))]
+    assert rows[0][:7] == ["niah_single", "8000", "2", "2", "1", "1", "0"]
+    assert rows[1][:7] == ["niah_single", "16000", "3", "2", "1", "1", "0"]
+    assert rows[2][:7] == ["all", "", "5", "4", "2", "2", "0"]
