@@ -43,12 +43,13 @@ def compare_table(directories: list[str | Path], pipeline: str = "infini", by: t
     """Markdown: per group, the cases all runs share and each run's total score on them."""
     runs = [[row for folder in str(directory).split(",") for row in read_results(Path(folder))] for directory in directories]
     for directory, rows in zip(directories, runs):
-        if not all(isinstance(row, dict) and {"id", "pipeline", "score"} <= row.keys() for row in rows):
-            raise ValueError(f"{directory}/results.jsonl has rows without id, pipeline and score: not an eval run")
+        if not all(isinstance(row, dict) and {"id", "pipeline"} <= row.keys()
+                   and isinstance(row.get("score"), (int, float)) for row in rows):
+            raise ValueError(f"{directory}/results.jsonl has rows without id, pipeline and a numeric score: not an eval run")
     aligned = common_cases(runs, pipeline)
     if not aligned[0]:
         raise ValueError(f"the runs share no case answered by pipeline {pipeline!r}")
-    unknown = [key for key in by if key not in aligned[0][0]]
+    unknown = [key for key in by if any(key not in row for row in aligned[0])]
     if unknown:
         raise ValueError(f"results have no field {unknown[0]!r}; group by some of {', '.join(aligned[0][0])}")
     two = len(directories) == 2

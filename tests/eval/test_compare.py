@@ -58,9 +58,10 @@ def test_cli_errors_are_messages(tmp_path, capsys):
     with pytest.raises(SystemExit, match="no field 'colour'"):
         main(["compare", str(a), str(a), "--by", "task,colour"])
     (tmp_path / "odd").mkdir()
-    (tmp_path / "odd" / "results.jsonl").write_text('{"id": 1}\n[1, 2]\n')
-    with pytest.raises(SystemExit, match="not an eval run"):
-        main(["compare", str(a), str(tmp_path / "odd")])
+    for odd in ('{"id": 1}\n[1, 2]\n', '{"id": "x", "pipeline": "infini", "score": "1"}\n'):
+        (tmp_path / "odd" / "results.jsonl").write_text(odd)
+        with pytest.raises(SystemExit, match="not an eval run"):
+            main(["compare", str(a), str(tmp_path / "odd")])
     main(["compare", str(a), str(a)])
     assert "| niah_single | 8000 | 2 | 1 | 1 | 0 | 0 | 1 |" in capsys.readouterr().out
 
