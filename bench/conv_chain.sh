@@ -2,7 +2,9 @@
 # Stage 9's lineage again, from the conversion, with the key convolution (`key_conv: 4`) and gates at
 # sigmoid(-1): the chain the 100-step screen ("The key convolution from the conversion") asked for.
 # Each stage runs the recipe stage 9's lineage ran, for the steps it reached there, on the same seeded
-# samples (max_minutes lifted, so the step count drives the schedule), starting from the stage before.
+# samples, starting from the stage before. max_minutes is lifted so that the step count drives the
+# learning-rate and length schedule: stage 9's stages were time-boxed, so theirs followed the clock (close
+# to the same, not identical; stage 2 ended at 90% of its schedule, this one at 100%).
 # Resumable: a finished stage (OUT/stageN/adapter.safetensors) is skipped, a stopped one resumes from its
 # checkpoint. About 7 hours on 2 CPU cores in all.
 #
