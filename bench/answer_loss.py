@@ -53,9 +53,9 @@ def mean_answer_loss(model: InfiniModel, drawn: list, S: int, device: str, swapp
     the matched loss is what the right memory is worth: ~0 for a memory that does not retrieve."""
     losses = []
     for i, sample in enumerate(drawn):
-        memory_from = drawn[(i + 1) % len(drawn)] if swapped else sample
-        memory_ids = collate([memory_from], 0, device)[0]
-        _, final_ids, targets, owner = collate([sample], 0, device)
+        memory_ids, final_ids, targets, owner = collate([sample], 0, device)
+        if swapped:  # only the partner's memory tokens are needed
+            memory_ids = collate([drawn[(i + 1) % len(drawn)]], 0, device)[0]
         loss, _ = batch_loss(model, memory_ids, final_ids, targets, S, owner=owner)
         losses.append(loss.item())
     return sum(losses) / len(losses)
