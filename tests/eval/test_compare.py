@@ -57,6 +57,12 @@ def test_cli_errors_are_messages(tmp_path, capsys):
         main(["compare", str(a), str(tmp_path / "missing")])
     with pytest.raises(SystemExit, match="no field 'colour'"):
         main(["compare", str(a), str(a), "--by", "task,colour"])
+    partial = tmp_path / "partial"  # a field the first shared row has but another lacks
+    rows = [json.loads(line) for line in (write_run(partial, [1, 0]) / "results.jsonl").read_text().splitlines()]
+    del rows[1]["depth"]
+    (partial / "results.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with pytest.raises(SystemExit, match="no field 'depth'"):
+        main(["compare", str(partial), str(a), "--by", "depth"])
     (tmp_path / "odd").mkdir()
     for odd in ('{"id": 1}\n[1, 2]\n', '{"id": "x", "pipeline": "infini", "score": "1"}\n'):
         (tmp_path / "odd" / "results.jsonl").write_text(odd)
