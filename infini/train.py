@@ -173,14 +173,14 @@ def batch_loss(model: InfiniModel, memory_ids, final_ids, targets, S: int, grad_
     return F.cross_entropy(logits, targets[keep]), strengths
 
 
-def save_checkpoint(path: Path, model, optimizer, step: int, elapsed: float) -> None:
+def save_checkpoint(path: Path, model, optimizer, step: int, elapsed: float, tokens: int) -> None:
     tensors = {f"param.{n}": t for n, t in trainable_state(model).items()}
     for gi, group in enumerate(optimizer.param_groups):
         for pi, p in enumerate(group["params"]):
             for key, value in optimizer.state.get(p, {}).items():
                 tensors[f"opt.{gi}.{pi}.{key}"] = value.detach().float().cpu().reshape(-1) if value.dim() == 0 else value.detach().cpu()
     tmp = path.with_suffix(".tmp")
-    save_file(tensors, tmp, metadata={"step": str(step), "elapsed": str(elapsed)})
+    save_file(tensors, tmp, metadata={"step": str(step), "elapsed": str(elapsed), "tokens": str(tokens)})
     tmp.replace(path)
 
 
@@ -189,7 +189,9 @@ def checkpoint_params(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
     return {n[len("param."):]: t for n, t in tensors.items() if n.startswith("param.")}
 
 
-def load_checkpoint(path: Path, model, optimizer) -> tuple[int, float]:
+def load_checkpoint(path: Path, model, optimizer) -> tuple[int, float, int | None]:
+    """Loads the parameters and optimiser state; returns (step, seconds trained, tokens trained on; None from
+    checkpoints saved before the count was kept)."""
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as handle:
@@ -205,7 +207,30 @@ def load_checkpoint(path: Path, model, optimizer) -> tuple[int, float]:
                     state[key] = value.reshape(()) if key == "step" else value.to(p.device)
             if state:
                 optimizer.state[p] = state
-    return int(meta["step"]), float(meta["elapsed"])
+    return int(meta["step"]), float(meta["elapsed"]), int(meta["tokens"]) if "tokens" in meta else None
+
+
+LOG_FIELDS = ["step", "segments", "loss", "write_strength", "lr_adapter", "tokens", "elapsed_s", "tokens_per_s",
+              "gate_mean", "gate_min", "gate_max", "memory_heads", "local_heads"]
+
+
+def open_log(path: Path, step: int):
+    """The training log, opened to append from `step` (0: a new log). On resume the rows logged after the
+    checkpoint are dropped, since those steps run again. Returns (file, csv writer, the token count of the
+    last row kept: what a checkpoint without its own count resumes from)."""
+    kept = []
+    if step and path.exists():
+        with path.open(newline="") as old:
+            kept = [row for row in csv.DictReader(old) if row.get("step", "").isdigit() and int(row["step"]) <= step]
+    tmp = path.with_suffix(".tmp")  # rewritten beside, then swapped: a crash here leaves the old log whole
+    with tmp.open("w", newline="") as fresh:
+        writer = csv.DictWriter(fresh, fieldnames=LOG_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(kept)
+    tmp.replace(path)
+    log_file = path.open("a", newline="")
+    tokens = int(kept[-1]["tokens"]) if kept and kept[-1].get("tokens", "").isdigit() else 0
+    return log_file, csv.DictWriter(log_file, fieldnames=LOG_FIELDS), tokens
 
 
 def gate_stats(model: InfiniModel) -> dict:
@@ -251,22 +276,16 @@ def train(recipe: dict, out: Path, model_path: str | None = None, log_every: int
                         recipe["niah_needles"], recipe["niah_ask_all"], recipe["repeat_digit_share"])
     optimizer = make_optimizer(model, recipe)
     checkpoint_path = out / "checkpoint.safetensors"
-    step, elapsed_before = 0, 0.0
+    step, elapsed_before, tokens_before = 0, 0.0, None
     if checkpoint_path.exists():
-        step, elapsed_before = load_checkpoint(checkpoint_path, model, optimizer)
+        step, elapsed_before, tokens_before = load_checkpoint(checkpoint_path, model, optimizer)
         print(f"resumed at step {step}")
-    log_path = out / "train_log.csv"
-    fields = ["step", "segments", "loss", "write_strength", "lr_adapter", "tokens", "elapsed_s", "tokens_per_s",
-              "gate_mean", "gate_min", "gate_max", "memory_heads", "local_heads"]
-    new_log = not log_path.exists() or step == 0
-    log_file = log_path.open("w" if new_log else "a", newline="")
-    writer = csv.DictWriter(log_file, fieldnames=fields)
-    if new_log:
-        writer.writeheader()
+    log_file, writer, tokens_logged = open_log(out / "train_log.csv", step)
+    tokens_before = tokens_logged if tokens_before is None else tokens_before
     model.train()
     started = time.perf_counter() - elapsed_before
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    losses, strengths, tokens = [], [], 0
+    losses, strengths, tokens = [], [], tokens_before
     while True:
         elapsed = time.perf_counter() - started
         progress = max(step / recipe["steps"], elapsed / (60 * recipe["max_minutes"]))
@@ -294,16 +313,16 @@ def train(recipe: dict, out: Path, model_path: str | None = None, log_every: int
             row = {"step": step, "segments": S, "loss": round(sum(losses) / len(losses), 4),
                    "write_strength": round(sum(strengths) / len(strengths), 4) if strengths else "",
                    "lr_adapter": f"{optimizer.param_groups[1]['lr']:.2e}", "tokens": tokens,
-                   "elapsed_s": round(elapsed, 1), "tokens_per_s": round(tokens / max(elapsed - elapsed_before, 1e-9)),
+                   "elapsed_s": round(elapsed, 1), "tokens_per_s": round((tokens - tokens_before) / max(elapsed - elapsed_before, 1e-9)),
                    **gate_stats(model)}
             writer.writerow(row)
             log_file.flush()
             print(row, flush=True)
             losses, strengths = [], []
         if step % recipe["checkpoint_every"] == 0:
-            save_checkpoint(checkpoint_path, model, optimizer, step, time.perf_counter() - started)
+            save_checkpoint(checkpoint_path, model, optimizer, step, time.perf_counter() - started, tokens)
     log_file.close()
-    save_checkpoint(checkpoint_path, model, optimizer, step, time.perf_counter() - started)
+    save_checkpoint(checkpoint_path, model, optimizer, step, time.perf_counter() - started, tokens)
     card = {
         "base_model_fingerprint": base_fingerprint(model.lm),
         "infini": asdict(model.config),

@@ -109,3 +109,33 @@ def test_a_chained_stage_appends_itself_to_its_init_cards_history_and_leaves_it_
     # A sibling of an earlier stage 10 (trained from the same stage 9) carries its own number.
     sibling = chained_stages(init_card, "a/stage9.safetensors", {**recipe, "stage": 12}, "r/stage12.json", 60, 2700.0)
     assert [s["stage"] for s in sibling] == [1, 9, 12]
+
+
+
+def test_a_resumed_log_drops_the_rows_after_the_checkpoint_and_carries_the_token_count_on(tmp_path):
+    import csv
+
+    from infini.train import open_log
+
+    def steps_and_tokens(path):
+        with path.open(newline="") as f:
+            return [(int(r["step"]), int(r["tokens"])) for r in csv.DictReader(f)]
+
+    path = tmp_path / "train_log.csv"
+    log_file, writer, tokens = open_log(path, 0)
+    assert tokens == 0
+    for step, tokens_so_far in ((5, 1000), (10, 2500), (15, 4100)):
+        writer.writerow({"step": step, "loss": 1.0, "tokens": tokens_so_far})
+    log_file.close()
+    # Stopped after step 15 was logged, the last checkpoint at step 10: step 15 runs again.
+    log_file, writer, tokens = open_log(path, 10)
+    assert tokens == 2500
+    assert steps_and_tokens(path) == [(5, 1000), (10, 2500)]
+    writer.writerow({"step": 15, "loss": 1.0, "tokens": tokens + 1600})
+    log_file.close()
+    assert steps_and_tokens(path) == [(5, 1000), (10, 2500), (15, 4100)]  # one header, no row twice
+    # A checkpoint without its log, and a fresh start over an old log, both begin a new log.
+    for name, step in (("missing.csv", 10), ("train_log.csv", 0)):
+        log_file, _, tokens = open_log(tmp_path / name, step)
+        log_file.close()
+        assert tokens == 0 and steps_and_tokens(tmp_path / name) == []
