@@ -14,6 +14,8 @@
 # stage 9's lineage); each starts from the one listed before it, so "1 7 8 9" is a shorter route. A list
 # that does not start at 1 starts from INIT (an adapter trained with key_conv 4). Judge the result with `python bench/answer_loss.py --swapped` and with `eval run` on
 # stage 9's niah 8K cases (seeds 1, 2, 4, 5).
+# EXTRA: more recipe overrides for every stage, e.g. EXTRA="read_cap=false": the route taken after stage 3
+# (README, "Next"): the read cap cancels this chain's memory read, since its gates sit at sigmoid(-1).
 set -eu
 OUT=$1
 STAGES=${2:-1 2 3 4 5 7 8 9}
@@ -30,7 +32,7 @@ for stage in $STAGES; do
     init=()
     [ -n "$previous" ] && init=("init_adapter=$previous")
     $PY -m infini.train --recipe "infini/recipes/${RECIPE[$stage]}.json" --out "$run" \
-      --set key_conv=4 gate_init=-1.0 steps="${STEPS[$stage]}" max_minutes=1000 stage="$stage" "${init[@]}"
+      --set key_conv=4 gate_init=-1.0 steps="${STEPS[$stage]}" max_minutes=1000 stage="$stage" "${init[@]}" ${EXTRA:-}
   fi
   previous="$run/adapter.safetensors"
 done
