@@ -34,8 +34,7 @@ def loudness(model, ids: torch.Tensor) -> torch.Tensor:
     original = attention.cap_to
 
     def record(memory_attn, local_attn):  # (B, Hq, T, d) each
-        rms = lambda x: (x.pow(2).mean(dim=-1) + attention.MEMORY_EPS).sqrt()  # noqa: E731
-        calls.append((rms(memory_attn) / rms(local_attn))[0])  # (Hq, T)
+        calls.append((attention.head_rms(memory_attn) / attention.head_rms(local_attn))[0, ..., 0])  # (Hq, T)
         return original(memory_attn, local_attn) if trained_capped else memory_attn
 
     for layer in model.attention_layers():  # every layer passes its read through cap_to: recorded, then as trained

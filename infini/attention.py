@@ -165,6 +165,14 @@ def project(proj: nn.Module, x: torch.Tensor, adapted: bool) -> tuple[torch.Tens
     return base, with_adapters
 
 
+def head_rms(attn: torch.Tensor) -> torch.Tensor:
+    """Each head's read per token as one scale: (B, Hq, T, d) -> (B, Hq, T, 1).
+
+    The epsilon inside the root: an empty read (first segment) would otherwise give sqrt'(0) = inf.
+    """
+    return (attn.pow(2).mean(dim=-1, keepdim=True) + MEMORY_EPS).sqrt()
+
+
 def cap_to(memory_attn: torch.Tensor, local_attn: torch.Tensor) -> torch.Tensor:
     """Variant, not the paper's: scale each head's memory read down to the local read's RMS, never up.
 
@@ -175,10 +183,7 @@ def cap_to(memory_attn: torch.Tensor, local_attn: torch.Tensor) -> torch.Tensor:
 
     memory_attn, local_attn (B, Hq, T, d) -> (B, Hq, T, d)
     """
-    # The epsilon inside the root: an empty read (first segment) would otherwise give sqrt'(0) = inf.
-    memory_rms = (memory_attn.pow(2).mean(dim=-1, keepdim=True) + MEMORY_EPS).sqrt()
-    local_rms = (local_attn.pow(2).mean(dim=-1, keepdim=True) + MEMORY_EPS).sqrt()
-    return memory_attn * (local_rms / memory_rms).clamp(max=1.0)
+    return memory_attn * (head_rms(local_attn) / head_rms(memory_attn)).clamp(max=1.0)
 
 
 def local_attention(q_rot: torch.Tensor, k_rot: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

@@ -111,7 +111,6 @@ def test_a_chained_stage_appends_itself_to_its_init_cards_history_and_leaves_it_
     assert [s["stage"] for s in sibling] == [1, 9, 12]
 
 
-
 def test_a_resumed_log_drops_the_rows_after_the_checkpoint_and_carries_the_token_count_on(tmp_path):
     import csv
 
