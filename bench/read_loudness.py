@@ -29,16 +29,16 @@ from infini.pipeline import build_infini_model  # noqa: E402
 
 def loudness(model, ids: torch.Tensor) -> torch.Tensor:
     """r for every (layer, head, token) of the segments after the first: (L, Hq, tokens)."""
-    trained_capped = model.config.read_cap
+    trained_cap = model.config.read_cap  # 0.0: trained without the cap
     calls: list[torch.Tensor] = []
     original = attention.cap_to
 
-    def record(memory_attn, local_attn):  # (B, Hq, T, d) each
+    def record(memory_attn, local_attn, limit):  # (B, Hq, T, d) each
         calls.append((attention.head_rms(memory_attn) / attention.head_rms(local_attn))[0, ..., 0])  # (Hq, T)
-        return original(memory_attn, local_attn) if trained_capped else memory_attn
+        return original(memory_attn, local_attn, trained_cap) if trained_cap else memory_attn
 
     for layer in model.attention_layers():  # every layer passes its read through cap_to: recorded, then as trained
-        layer.read_cap = True
+        layer.read_cap = 1.0
     attention.cap_to = record
     segments, memory = [], model.empty_memory(1)
     try:

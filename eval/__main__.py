@@ -14,7 +14,7 @@ PIPELINE_NAMES = ("infini", "infini_untrained", "infini_untrained_linear", "rag"
 
 
 def make_pipelines(names: list[str], model: str | None, adapter: str | None, segment_len: int | None, device: str | None,
-                   read_cap: bool | None = None, memory_layers: list[int] | None = None, dtype: str | None = None):
+                   read_cap: float | None = None, memory_layers: list[int] | None = None, dtype: str | None = None):
     """Load the base model once; each pipeline converts its own copy.
 
     dtype: the base model's weights (default: bfloat16 on CUDA, float32 on CPU); the memory is float32 either way.
@@ -64,6 +64,19 @@ def parse_layers(text: str) -> list[int]:
     return sorted(layers)
 
 
+def parse_read_cap(text: str) -> float:
+    """'on' -> 1.0 (the local read's RMS), 'off' -> 0.0, or a multiple such as '2'."""
+    if text in ("on", "off"):
+        return float(text == "on")
+    try:
+        multiple = float(text)
+    except ValueError:
+        multiple = -1.0
+    if not multiple >= 0:  # NaN as well
+        raise argparse.ArgumentTypeError(f"expected on, off or a multiple of the local read's scale (>= 0), got {text!r}")
+    return multiple
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m eval", description="Score both pipelines on the same cases.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -74,8 +87,9 @@ def main(argv=None) -> None:
     run_p.add_argument("--model", help="base model: checkpoint folder or .gguf")
     run_p.add_argument("--adapter", default="default", help="trained gates/adapters for 'infini' ('none' for untrained)")
     run_p.add_argument("--segment-len", type=int, help="Infini segment length (default: the adapter's)")
-    run_p.add_argument("--read-cap", choices=("on", "off"),
-                       help="cap the memory read at the local read's scale (default: as the adapter was trained)")
+    run_p.add_argument("--read-cap", type=parse_read_cap, metavar="on|off|MULTIPLE",
+                       help="cap the memory read at the local read's scale (on), at a multiple of it, or not (off)"
+                            " (default: as the adapter was trained)")
     run_p.add_argument("--memory-layers", type=parse_layers, metavar="LAYERS",
                        help="keep the trained memory in these layers only, e.g. 0-9 or 3,12-14 (default: all)")
     run_p.add_argument("--max-new-tokens", type=int, default=32)
@@ -128,7 +142,7 @@ def main(argv=None) -> None:
         if adapter not in (None, "default") and not os.path.isfile(adapter):
             raise SystemExit(f"error: no adapter file at {adapter} (use --adapter none for the untrained conversion)")
         pipelines, tokenizer = make_pipelines(args.pipelines.split(","), args.model, adapter, args.segment_len, args.device,
-                                             None if args.read_cap is None else args.read_cap == "on",
+                                             args.read_cap,
                                              args.memory_layers, args.dtype)
         if args.cases:
             cases = load_cases(args.cases)

@@ -173,17 +173,20 @@ def head_rms(attn: torch.Tensor) -> torch.Tensor:
     return (attn.pow(2).mean(dim=-1, keepdim=True) + MEMORY_EPS).sqrt()
 
 
-def cap_to(memory_attn: torch.Tensor, local_attn: torch.Tensor) -> torch.Tensor:
-    """Variant, not the paper's: scale each head's memory read down to the local read's RMS, never up.
+def cap_to(memory_attn: torch.Tensor, local_attn: torch.Tensor, limit: float = 1.0) -> torch.Tensor:
+    """Variant, not the paper's: scale each head's memory read down to `limit` times the local read's
+    RMS, never up.
 
     Why: the memory's norm keeps growing as more text is written (bench/memory_drift.py), so at
     lengths beyond training the read is louder than anything the next layers saw, and it garbles
     even answers that sit in the local segment. A weak read (nothing stored along the query)
-    stays weak; only a loud one is brought back to the head's usual scale.
+    stays weak; only a loud one is brought back to the head's usual scale. A limit above 1 leaves
+    room for a memory that trained with a read louder than the local one to make up for a small gate
+    (bench/read_loudness.py: the key-convolution chain's reads were 1.59x the local read's RMS).
 
     memory_attn, local_attn (B, Hq, T, d) -> (B, Hq, T, d)
     """
-    return memory_attn * (head_rms(local_attn) / head_rms(memory_attn)).clamp(max=1.0)
+    return memory_attn * (limit * head_rms(local_attn) / head_rms(memory_attn)).clamp(max=1.0)
 
 
 def local_attention(q_rot: torch.Tensor, k_rot: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -204,12 +207,14 @@ class InfiniAttention(nn.Module):
 
     def __init__(
         self, base_attention: nn.Module, layer_idx: int, update_rule: str = "delta", gate_init: float = -4.0,
-        read_cap: bool = False, has_memory: bool = True, query_gate: bool = False, key_conv: int = 0,
+        read_cap: float = 0.0, has_memory: bool = True, query_gate: bool = False, key_conv: int = 0,
         value_shift: bool = False,
     ):
         super().__init__()
         if update_rule not in UPDATE_RULES:
             raise ValueError(f"unknown memory update rule {update_rule!r}; expected one of {UPDATE_RULES}")
+        if not read_cap >= 0:
+            raise ValueError(f"read_cap is a multiple of the local read's RMS, 0 (off) or more; got {read_cap!r}")
         if isinstance(key_conv, bool) or not isinstance(key_conv, int) or key_conv < 0:
             raise ValueError(f"key_conv is a number of tokens, 0 (off) or more; got {key_conv!r}")
         config = base_attention.config
@@ -219,7 +224,7 @@ class InfiniAttention(nn.Module):
         self.num_kv_heads = config.num_key_value_heads
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
         self.update_rule = update_rule
-        self.read_cap = read_cap
+        self.read_cap = float(read_cap)  # older cards say true: 1.0
         # Without memory (InfiniConfig.memory_layers leaves this layer out) the layer is the base attention
         # and passes its (empty) memory entry on unchanged, so every layer keeps its index in the state.
         self.has_memory = has_memory
@@ -299,7 +304,7 @@ class InfiniAttention(nn.Module):
                 sigma_q = sigma(q_mem.float()).view(B, G, R, T, d)
                 memory_attn = memory_read(sigma_q, M, z).reshape(B, self.num_heads, T, d)  # Eq. 7
             if self.read_cap:
-                memory_attn = cap_to(memory_attn, attn.float())
+                memory_attn = cap_to(memory_attn, attn.float(), self.read_cap)
             gate_logit = self.memory_gate.float().view(1, self.num_heads, 1, 1)
             if self.query_gate:  # + x_t W_g: (B, T, Hq) -> (B, Hq, T, 1)
                 token_term = self.memory_gate_proj(hidden_states.to(self.memory_gate_proj.weight.dtype))

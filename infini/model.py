@@ -24,11 +24,14 @@ class InfiniConfig:
     segment_len: int = 512
     update_rule: str = "delta"  # "delta" (Eq. 9), "linear" (Eq. 8) or the variant "deltanet" (see attention.py)
     gate_init: float = -4.0
-    read_cap: bool = False  # variant: the memory read no louder than the local read (attention.cap_to)
+    read_cap: float = 0.0  # variant: the memory read at most this multiple of the local read's RMS (attention.cap_to); 0: off, true: 1
     memory_layers: list[int] | None = None  # which layers get memory (None: all, as in the paper); others stay base attention
     query_gate: bool = False  # variant: gate per token, sigmoid(beta + x_t W_g) (attention.InfiniAttention)
     key_conv: int = 0  # variant: memory queries and keys convolved over this many tokens (attention.causal_conv); 0: off
     value_shift: bool = False  # variant: each key stores the next token's value (attention.next_token_pairs)
+
+    def __post_init__(self):
+        self.read_cap = float(self.read_cap)  # cards written before the multiple say true / false
 
 
 ARCHITECTURE_KEYS = (

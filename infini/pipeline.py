@@ -26,12 +26,12 @@ class InfiniHandle:
 
 
 def build_infini_model(lm, adapter: str | Path | None = "default", segment_len: int | None = None,
-                       read_cap: bool | None = None, memory_layers: list[int] | None = None) -> InfiniModel:
+                       read_cap: float | None = None, memory_layers: list[int] | None = None) -> InfiniModel:
     """Convert `lm`, with the trained gates and adapters unless adapter is None.
 
     "default" means the committed artifact, used only when it was trained on this base model.
     segment_len overrides the length the adapter was trained with (reading with longer segments);
-    read_cap overrides whether the memory read is capped (attention.cap_to), e.g. to measure the
+    read_cap overrides the memory read's cap (attention.cap_to: 0 off, 1 the local read's scale), e.g. to measure the
     cap on an adapter trained without it; memory_layers keeps the memory in those layers only (the
     others read as the base model), to measure which layers a trained memory retrieves through.
     """
@@ -60,7 +60,7 @@ class InfiniPipeline:
     @classmethod
     def load(cls, model: str | None = None, adapter: str | Path | None = "default", segment_len: int | None = None,
              device: str | None = None, use_memory: bool = True, base=None,
-             read_cap: bool | None = None, memory_layers: list[int] | None = None) -> "InfiniPipeline":
+             read_cap: float | None = None, memory_layers: list[int] | None = None) -> "InfiniPipeline":
         """base: an already loaded (lm, tokenizer) pair; it is converted in place, so pass a copy to share."""
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         lm, tokenizer = base or load_base_model(model, dtype=default_dtype(device), device=device)

@@ -2,7 +2,7 @@ import pytest
 
 import torch
 
-from eval.__main__ import main, make_pipelines, parse_layers
+from eval.__main__ import main, make_pipelines, parse_layers, parse_read_cap
 
 
 def test_missing_adapter_file_stops_before_any_model_loads(tmp_path):
@@ -18,6 +18,13 @@ def test_memory_layers_option_reads_ranges_and_rejects_nonsense():
     for bad in ("a", "1-b", ""):
         with pytest.raises(Exception, match="expected layers|no layers"):
             parse_layers(bad)
+
+
+def test_read_cap_option_takes_on_off_or_a_multiple_and_rejects_nonsense():
+    assert (parse_read_cap("on"), parse_read_cap("off"), parse_read_cap("2.5")) == (1.0, 0.0, 2.5)
+    for bad in ("-1", "nan", "loud", ""):
+        with pytest.raises(Exception, match="expected on, off or a multiple"):
+            parse_read_cap(bad)
 
 
 @pytest.mark.parametrize("bad", ["0", "-2", "many"])

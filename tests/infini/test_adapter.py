@@ -36,9 +36,12 @@ def test_artifact_round_trip_card_update_and_gate_counts(tiny_llama, tmp_path):
 
     loaded = load_adapter(copy.deepcopy(tiny_llama), path)
     assert loaded.config.update_rule == "deltanet" and loaded.adapter_path == str(path)
-    assert all(layer.read_cap for layer in loaded.attention_layers())  # the card's variant settings come along
-    uncapped = build_infini_model(copy.deepcopy(tiny_llama), path, read_cap=False)  # eval run --read-cap off
+    # The card's variant settings come along; an older card's "read_cap": true is the 1x cap.
+    assert [layer.read_cap for layer in loaded.attention_layers()] == [1.0] * 3
+    uncapped = build_infini_model(copy.deepcopy(tiny_llama), path, read_cap=0.0)  # eval run --read-cap off
     assert not uncapped.config.read_cap and not any(layer.read_cap for layer in uncapped.attention_layers())
+    looser = build_infini_model(copy.deepcopy(tiny_llama), path, read_cap=3.0)  # eval run --read-cap 3
+    assert [layer.read_cap for layer in looser.attention_layers()] == [3.0] * 3
     torch.testing.assert_close(loaded.gate_values(), gates)
     torch.testing.assert_close(loaded.attention_layers()[1].memory_beta.bias.detach(), torch.full((2,), 1.5))
 

@@ -269,19 +269,24 @@ def test_lora_adapters_change_the_memory_branch_only(tiny_llama):
 
 
 def test_read_cap_makes_the_output_independent_of_a_loud_memorys_scale(tiny_llama):
-    """However loud the memory (a long document), the capped read mixes in at the local read's scale."""
+    """However loud the memory (a long document), the capped read mixes in at most at its multiple of the
+    local read's scale."""
     first, second = torch.randint(0, 49152, (2, 1, 24), generator=torch.Generator().manual_seed(9))
     shift = {}  # how far the memory moves the logits from the base model's, per (read_cap, scale)
     with torch.no_grad():
         base = tiny_llama(second).logits
-        for read_cap in (False, True):
+        for read_cap in (0.0, 1.0, 4.0):
             model = convert(tiny_llama, gate_init=0.0, update_rule="deltanet", read_cap=read_cap)
             _, memory = model.segment_hidden(first, model.empty_memory(1))
             for scale in (1.0, 1e3, 1e4):
                 loud = [(M * scale, z) for M, z in memory]
                 hidden, _ = model.segment_hidden(second, loud, write=False)
                 shift[read_cap, scale] = model.logits(hidden) - base
-    torch.testing.assert_close(shift[True, 1e3], shift[True, 1e4], rtol=0, atol=1e-4)
-    capped, uncapped = shift[True, 1e3].abs().max(), shift[False, 1e3].abs().max()
-    assert capped < 1.2 * shift[True, 1.0].abs().max()  # as far from the base as a memory at its natural scale
-    assert uncapped > 1.5 * capped  # without the cap a loud memory pulls the model much further
+    for read_cap in (1.0, 4.0):
+        torch.testing.assert_close(shift[read_cap, 1e3], shift[read_cap, 1e4], rtol=0, atol=1e-4)
+    capped, looser, uncapped = (shift[read_cap, 1e3].abs().max() for read_cap in (1.0, 4.0, 0.0))
+    assert capped < 1.2 * shift[1.0, 1.0].abs().max()  # as far from the base as a memory at its natural scale
+    # Without the cap a loud memory pulls the model furthest; the 4x cap lets it pull further than the 1x one.
+    assert uncapped > looser > 1.5 * capped
+    with pytest.raises(ValueError, match="read_cap is a multiple"):
+        convert(tiny_llama, read_cap=-1.0)

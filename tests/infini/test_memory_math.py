@@ -131,6 +131,9 @@ def test_read_cap_brings_loud_reads_to_the_local_scale_and_leaves_quiet_ones():
     # Same direction, the local read's RMS (up to the epsilon under the roots).
     torch.testing.assert_close(capped, loud / 30, rtol=1e-5, atol=0)
     torch.testing.assert_close(cap_to(quiet, local), quiet, rtol=0, atol=0)
+    # A limit of 4: the loud read comes down to 4x the local RMS, a 3x read passes as it is.
+    torch.testing.assert_close(cap_to(loud, local, limit=4.0), loud * 4 / 30, rtol=1e-5, atol=0)
+    torch.testing.assert_close(cap_to(quiet * 15, local, limit=4.0), quiet * 15, rtol=0, atol=0)
     empty = torch.zeros(1, 2, 3, 4, requires_grad=True)  # the first segment's read
     cap_to(empty, torch.randn(1, 2, 3, 4)).sum().backward()
     assert empty.grad.isfinite().all()
