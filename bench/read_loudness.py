@@ -33,7 +33,7 @@ def loudness(model, ids: torch.Tensor) -> torch.Tensor:
     calls: list[torch.Tensor] = []
     original = attention.cap_to
 
-    def record(memory_attn, local_attn, limit):  # (B, Hq, T, d) each
+    def record(memory_attn, local_attn, limit):  # (B, Hq, T, d) each; limit unused: the trained cap applies
         calls.append((attention.head_rms(memory_attn) / attention.head_rms(local_attn))[0, ..., 0])  # (Hq, T)
         return original(memory_attn, local_attn, trained_cap) if trained_cap else memory_attn
 
