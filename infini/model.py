@@ -24,7 +24,7 @@ class InfiniConfig:
     segment_len: int = 512
     update_rule: str = "delta"  # "delta" (Eq. 9), "linear" (Eq. 8) or the variant "deltanet" (see attention.py)
     gate_init: float = -4.0
-    read_cap: float = 0.0  # variant: the memory read at most this multiple of the local read's RMS (attention.cap_to); 0: off, true: 1
+    read_cap: float = 0.0  # variant: memory read <= this multiple of the local read's RMS (attention.cap_to); 0: off
     memory_layers: list[int] | None = None  # which layers get memory (None: all, as in the paper); others stay base attention
     query_gate: bool = False  # variant: gate per token, sigmoid(beta + x_t W_g) (attention.InfiniAttention)
     key_conv: int = 0  # variant: memory queries and keys convolved over this many tokens (attention.causal_conv); 0: off

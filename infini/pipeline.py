@@ -31,8 +31,8 @@ def build_infini_model(lm, adapter: str | Path | None = "default", segment_len: 
 
     "default" means the committed artifact, used only when it was trained on this base model.
     segment_len overrides the length the adapter was trained with (reading with longer segments);
-    read_cap overrides the memory read's cap (attention.cap_to: 0 off, 1 the local read's scale), e.g. to measure the
-    cap on an adapter trained without it; memory_layers keeps the memory in those layers only (the
+    read_cap overrides the memory read's cap (attention.cap_to: 0 off, 1 the local read's scale), e.g.
+    to measure the cap on an adapter trained without it; memory_layers keeps the memory in those layers only (the
     others read as the base model), to measure which layers a trained memory retrieves through.
     """
     overrides = {"segment_len": segment_len or None, "read_cap": read_cap, "memory_layers": memory_layers}
