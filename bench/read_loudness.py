@@ -42,10 +42,10 @@ from infini.stream import InfiniReader  # noqa: E402
 
 @contextlib.contextmanager
 def recorded_reads(model):
-    """Every layer's (memory read as it enters Eq. 10, local read), each (B, Hq, T, d), appended to the list
-    yielded, in layer order; the model computes as its card says (capped or not)."""
+    """Every layer's (raw memory read, the read as it enters Eq. 10, local read), each (B, Hq, T, d), appended
+    to the list yielded, in layer order; the model computes as its card says (capped or not)."""
     trained_cap = model.config.read_cap  # 0.0: trained without the cap
-    calls: list[tuple[torch.Tensor, torch.Tensor]] = []
+    calls: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
     original = attention.cap_to
 
     def record(memory_attn, local_attn, limit):  # limit unused: the trained cap applies
@@ -106,7 +106,7 @@ def needle_parts(reader: InfiniReader, count: TokenCounter, tokens: int, depth: 
 def parts_table(lm, tokenizer, adapters: list[str], lengths: list[int], depth: float) -> None:
     print(f"passkey at depth {depth:g}%, read at the question's last token; n, c = RMS of the needle's and the "
           "common part of the memory read over the local read's RMS (medians over layer-heads); "
-          "sum g*n, sum g*c over all 270 heads; top-10 g*n the ten largest\n")
+          "sum g*n, sum g*c over all heads with memory; top-10 g*n the ten largest\n")
     print("| artifact | tokens | median n | median c | sum g*n | sum g*c | g*n / g*c | top-10 g*n |")
     print("|---|---|---|---|---|---|---|---|")
     count = TokenCounter(tokenizer)
