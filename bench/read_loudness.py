@@ -125,8 +125,10 @@ def main(argv=None) -> None:
     parser.add_argument("--parts", action="store_true", help="the needle's and the common part of the read")
     parser.add_argument("--depth", type=float, default=50.0, help="with --parts: the needle's depth, percent")
     args = parser.parse_args(argv)
-    lm, tokenizer = load_base_model()
     lengths = [int(t) for t in args.tokens.split(",")]
+    if len(lengths) > 1 and not args.parts:
+        parser.error("--tokens takes one length without --parts")
+    lm, tokenizer = load_base_model()
     if args.parts:
         parts_table(lm, tokenizer, args.adapters, lengths, args.depth)
         return
