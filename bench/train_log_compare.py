@@ -35,6 +35,8 @@ def main() -> None:
     parser.add_argument("--upto", type=int, default=None, help="only steps up to this one (a stopped run)")
     args = parser.parse_args()
     result = compare(read_losses(args.a, args.upto), read_losses(args.b, args.upto))
+    if not result["steps"]:
+        parser.error("no step is logged in both with the same segment count (different recipes or seeds?)")
     print("| logged steps, same segments | A lower | A mean loss | B mean loss |")
     print("|---|---|---|---|")
     print(f"| {result['steps']} | {result['a_lower']} | {result['a_mean']:.3f} | {result['b_mean']:.3f} |")
