@@ -16,8 +16,9 @@ from safetensors.torch import load_file, save_file
 from .model import InfiniConfig, InfiniModel, is_trainable_name
 
 TRAINED_DIR = Path(__file__).parent / "trained"
-# The committed artifact the pipelines load unless told otherwise (README, "Stage 9 is the default").
-DEFAULT_ADAPTER = TRAINED_DIR / "smollm2-135m-deltanet-stage9-cpu.safetensors"
+# The committed artifact the pipelines load unless told otherwise (README, "The key-convolution chain's stage 8
+# is the default"; stage 9 before it).
+DEFAULT_ADAPTER = TRAINED_DIR / "smollm2-135m-deltanet-keyconv-stage8-cpu.safetensors"
 
 
 def adapter_option(value: str) -> str | None:

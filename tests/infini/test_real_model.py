@@ -43,6 +43,9 @@ def test_real_model_streams_a_short_text_and_answers_from_the_last_segment(smoll
     # stage 9 on samples up to 10K with a stronger write penalty: a needle written first (depth 0) in 8K of
     # real text, the kind stage 8 loses (it answered 1544308 for 1554308)
     ("smollm2-135m-deltanet-stage9-cpu", "niah_single", 8000, 0.0, 3, 2),
+    # stage 9's lineage rerun with the key convolution, through stage 8: a value with a repeated adjacent digit
+    # written first in 8K of real text, the kind stage 9 loses (it answered 165671 for 1656671)
+    ("smollm2-135m-deltanet-keyconv-stage8-cpu", "niah_single", 8000, 0.0, 3, 4),
 ])
 def test_committed_artifact_reads_a_needle_from_an_earlier_segment(smollm, artifact, task, length, depth, sample, seed):
     from eval.runner import generate_cases
