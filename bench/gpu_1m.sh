@@ -7,7 +7,7 @@
 # stage 9: the same; the key-convolution default was not measured at 256, so SEGMENT_LEN=128 is the safer reading), about
 # half the steps. First a short bench (bench/ingest_batch.py) logs the step time at batch 1 and BATCH.
 # Usage (after bench/gpu_prepare.sh's two calls): bench/gpu_1m.sh OUT_DIR MODEL [BUDGET_SECONDS]
-# Knobs (env): ADAPTER (the default, infini/adapter.py's DEFAULT_ADAPTER), BATCH (8), SEED (4), DEPTHS (0,25,50,75), SAMPLES (2; BATCH = depths x samples keeps it one batch),
+# Knobs (env): ADAPTER (default: infini/adapter.py's DEFAULT_ADAPTER; a path or 'none'), BATCH (8), SEED (4), DEPTHS (0,25,50,75), SAMPLES (2; BATCH = depths x samples keeps it one batch),
 #   LENGTH (1m; e.g. 4k for a smoke test on the CPU), SEGMENT_LEN (256), BENCH_TOKENS (4k), DEVICE (cuda), PY.
 # Output: OUT_DIR/{log.txt, ingest_batch.md, passkey1m/ (results.jsonl, report.md)}
 set -u
@@ -17,7 +17,7 @@ T0=$(date +%s); mkdir -p "$OUT"
 stamp() { echo "[$(( $(date +%s) - T0 ))s] $*" | tee -a "$OUT/log.txt"; }
 left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
 export OMP_NUM_THREADS=4 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
-ADAPTER=${ADAPTER:-infini/trained/smollm2-135m-deltanet-keyconv-stage8-cpu.safetensors}
+ADAPTER=${ADAPTER:-default}  # eval run and ingest_batch.py resolve 'default' through infini/adapter.py
 stamp "convert the model into the cache once"
 $PY -c "import sys; from infini.loading import load_base_model; load_base_model(sys.argv[1])" "$MODEL" >> "$OUT/log.txt" 2>&1 \
   || { stamp "model conversion failed"; exit 1; }
