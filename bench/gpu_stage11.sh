@@ -8,7 +8,10 @@
 # Usage: bench/gpu_stage11.sh OUT_DIR MODEL [BUDGET_SECONDS]   (MODEL: the .gguf or a converted folder)
 # Knobs (env): PHASE_B (seconds kept for phase B), TRAIN_SET (more recipe overrides), PY,
 #   STAGE and RECIPE (another stage from stage 9, e.g. STAGE=15 RECIPE=infini/recipes/cuda-deltanet-stage15.json),
-#   ONE_M=0 (leave out the 1M cases, which need a call of their own).
+#   ONE_M=0 (leave out the 1M cases, which need a call of their own),
+#   BASE and BASE_NAME (the artifact measured beside the new stage; default stage 9, named stage9). The key-convolution
+#   chain at batch 8, from the default: BASE=infini/trained/smollm2-135m-deltanet-keyconv-stage8-cpu.safetensors
+#   BASE_NAME=chain8 STAGE=10 ONE_M=0 TRAIN_SET="key_conv=4 read_cap=false init_adapter=" followed by the same path.
 # Output: OUT_DIR/{log.txt, train_log.csv, adapter.safetensors, adapter.json, results.tar.gz}
 set -u
 OUT=$1; MODEL=$2; BUDGET=${3:-540}
@@ -18,7 +21,7 @@ R=/tmp/gpu-results; mkdir -p "$R" "$OUT"
 stamp() { echo "[$(( $(date +%s) - T0 ))s] $*" | tee -a "$OUT/log.txt"; }
 left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
 export OMP_NUM_THREADS=2 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
-S9=infini/trained/smollm2-135m-deltanet-stage9-cpu.safetensors
+S9=${BASE:-infini/trained/smollm2-135m-deltanet-stage9-cpu.safetensors}; S9_NAME=${BASE_NAME:-stage9}
 STAGE=${STAGE:-11}; RECIPE=${RECIPE:-infini/recipes/cuda-deltanet-stage11.json}
 TRAINED=/tmp/s$STAGE/adapter.safetensors  # the stage trained here
 # ev NAME ADAPTER SECONDS ARGS...: one eval run in the background, killed after SECONDS (finished cases are kept).
@@ -46,15 +49,15 @@ nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv >> "$OUT/log.t
 
 PHASE_B=${PHASE_B:-170}
 TRAIN_S=$(( $(left) - PHASE_B - 40 ))
-stamp "phase A: train stage $STAGE for $TRAIN_S s; stage 9 measured meanwhile"
+stamp "phase A: train stage $STAGE for $TRAIN_S s; $S9_NAME measured meanwhile"
 TORCH_ALLOW_TF32_CUBLAS_OVERRIDE=1 $PY -m infini.train --recipe "$RECIPE" --out /tmp/s$STAGE \
   --model "$MODEL" --set max_minutes=$($PY -c "print(round($TRAIN_S / 60, 2))") ${TRAIN_SET:-} > "$R/train.log" 2>&1 &
 TRAIN=$!
 # The 1M cases did not finish in the 2026-11-29 session: ingestion ran at ~72 ms a segment alone (bench/gpu_smoke.py),
 # so one 1M case needs ~9.4 minutes, more beside the other processes. Run them as a session of their own.
-[ "${ONE_M:-1}" = 1 ] && ev stage9-passkey1m-d0 $S9 $(( $(left) - 30 )) --seed 4 --max-new-tokens 16 --tasks passkey --lengths 1m --depths 0 --samples 1
-[ "${ONE_M:-1}" = 1 ] && ev stage9-passkey1m-d50 $S9 $(( $(left) - 30 )) --seed 4 --max-new-tokens 16 --tasks passkey --lengths 1m --depths 50 --samples 1
-cases stage9 $S9 $(( TRAIN_S + 20 ))
+[ "${ONE_M:-1}" = 1 ] && ev $S9_NAME-passkey1m-d0 $S9 $(( $(left) - 30 )) --seed 4 --max-new-tokens 16 --tasks passkey --lengths 1m --depths 0 --samples 1
+[ "${ONE_M:-1}" = 1 ] && ev $S9_NAME-passkey1m-d50 $S9 $(( $(left) - 30 )) --seed 4 --max-new-tokens 16 --tasks passkey --lengths 1m --depths 50 --samples 1
+cases $S9_NAME $S9 $(( TRAIN_S + 20 ))
 wait $TRAIN; stamp "training exit $?"; tail -3 /tmp/s$STAGE/train_log.csv >> "$OUT/log.txt" 2>/dev/null
 cp /tmp/s$STAGE/adapter.safetensors /tmp/s$STAGE/adapter.json /tmp/s$STAGE/train_log.csv "$OUT/" 2>/dev/null
 

@@ -3,7 +3,7 @@
 Two stages that run one recipe on the same seeded samples log the same steps, but a step's loss depends
 mostly on how many segments its sample had, and the length schedule follows each run's own clock, so
 only steps with equal `segments` in both logs are compared. Prints how many of them run A's loss is
-lower on, and the two means (the figures in README "Next", the key-convolution chain).
+lower on, and the two means (the figures in README "How the default was reached").
 
     python bench/train_log_compare.py A/train_log.csv B/train_log.csv [--upto STEP]
 """
