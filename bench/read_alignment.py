@@ -1,13 +1,13 @@
 """Which of the needle's tokens each answer step's memory query points at (deltanet artifacts).
 
     python bench/read_alignment.py --seed 5 --cases niah_single-8000-0-s5-1,niah_single-8000-0-s5-0 \
-        [--adapter A] [--lengths 8k --depths 0,25,50,75 --samples 5]
+        [--adapter A] [--lengths 8k --depths 0,25,50,75 --samples 5] [--task passkey]
 
 For each case (regenerated from the eval options), the document is written into memory segment by
 segment while the unit keys every layer writes are recorded; then the gold reply (" The special magic
-number for KEY is NUMBER.") is read teacher-forced and the unit queries of the memory branch are
-recorded. To predict the number's digit i, the query sits on the token before it; a memory that reads
-the right association matches the key written at the needle's digit i (keys have no position, so only
+number for KEY is NUMBER."; a passkey's: " NUMBER.", the form the trained models answer in) is read
+teacher-forced and the unit queries of the memory branch are recorded. To predict the number's digit i,
+the query sits on the token before it; a memory that reads the right association matches the key written at the needle's digit i (keys have no position, so only
 their content can tell digit i from digit i+1). The score of needle token j for step i is the cosine
 q.k summed over layers and query heads, each weighted by its gate (the share of its output read from
 memory), over the sum of the gates. Prints one table per case: rows are answer steps, columns the
@@ -80,8 +80,11 @@ def alignment(reader, case) -> tuple[torch.Tensor, list[float], str]:
     layers, Hq = gates.shape
     R = Hq // model.num_kv_heads
     # The reply the model gives when it reads the needle right (its greedy form on the hits).
-    reply = reader.encode(" " + case.question.replace("What is the", "The").replace(" mentioned in the provided text?", " is")
-                          + " " + gold + ".")
+    if case.task == "passkey":
+        reply = reader.encode(" " + gold + ".")
+    else:
+        reply = reader.encode(" " + case.question.replace("What is the", "The").replace(" mentioned in the provided text?", " is")
+                              + " " + gold + ".")
     with Recorder() as recorder:
         memory = model.empty_memory(1)
         needle_keys = [[] for _ in range(layers)]
@@ -119,13 +122,14 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", required=True, help="comma-separated case ids")
     add_case_options(parser, tasks=None, lengths="8k", depths="0,25,50,75", samples=5, seed=None)
+    parser.add_argument("--task", choices=["niah_single", "passkey"], default="niah_single")
     parser.add_argument("--adapter", default="default")
     parser.add_argument("--model")
     args = parser.parse_args(argv)
     reader = InfiniPipeline.load(model=args.model, adapter=args.adapter).reader
     if reader.model.config.update_rule != "deltanet":
         raise SystemExit("error: read_alignment reads deltanet memories (unit keys)")
-    cases = {c.id: c for c in cases_from_options(reader.tokenizer, args, tasks=["niah_single"])}
+    cases = {c.id: c for c in cases_from_options(reader.tokenizer, args, tasks=[args.task])}
     tally = {"own digit": 0, "next digit": 0, "previous digit": 0, "other": 0}
     margins = {True: [], False: []}  # own digit's score minus its neighbours' best, by whether the step reads right
     chances_by_kind = {True: [], False: []}  # p(gold digit) at steps whose digit repeats the previous one, and the rest
