@@ -21,7 +21,7 @@ R=/tmp/gpu-results; mkdir -p "$R" "$OUT"
 stamp() { echo "[$(( $(date +%s) - T0 ))s] $*" | tee -a "$OUT/log.txt"; }
 left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
 export OMP_NUM_THREADS=2 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
-S9=${BASE:-infini/trained/smollm2-135m-deltanet-stage9-cpu.safetensors}; S9_NAME=${BASE_NAME:-stage9}
+BASE=${BASE:-infini/trained/smollm2-135m-deltanet-stage9-cpu.safetensors}; BASE_NAME=${BASE_NAME:-stage9}
 STAGE=${STAGE:-11}; RECIPE=${RECIPE:-infini/recipes/cuda-deltanet-stage11.json}
 TRAINED=/tmp/s$STAGE/adapter.safetensors  # the stage trained here
 # ev NAME ADAPTER SECONDS ARGS...: one eval run in the background, killed after SECONDS (finished cases are kept).
@@ -49,15 +49,15 @@ nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv >> "$OUT/log.t
 
 PHASE_B=${PHASE_B:-170}
 TRAIN_S=$(( $(left) - PHASE_B - 40 ))
-stamp "phase A: train stage $STAGE for $TRAIN_S s; $S9_NAME measured meanwhile"
+stamp "phase A: train stage $STAGE for $TRAIN_S s; $BASE_NAME measured meanwhile"
 TORCH_ALLOW_TF32_CUBLAS_OVERRIDE=1 $PY -m infini.train --recipe "$RECIPE" --out /tmp/s$STAGE \
   --model "$MODEL" --set max_minutes=$($PY -c "print(round($TRAIN_S / 60, 2))") ${TRAIN_SET:-} > "$R/train.log" 2>&1 &
 TRAIN=$!
 # The 1M cases did not finish in the 2026-11-29 session: ingestion ran at ~72 ms a segment alone (bench/gpu_smoke.py),
 # so one 1M case needs ~9.4 minutes, more beside the other processes. Run them as a session of their own.
-[ "${ONE_M:-1}" = 1 ] && ev $S9_NAME-passkey1m-d0 $S9 $(( $(left) - 30 )) --seed 4 --max-new-tokens 16 --tasks passkey --lengths 1m --depths 0 --samples 1
-[ "${ONE_M:-1}" = 1 ] && ev $S9_NAME-passkey1m-d50 $S9 $(( $(left) - 30 )) --seed 4 --max-new-tokens 16 --tasks passkey --lengths 1m --depths 50 --samples 1
-cases $S9_NAME $S9 $(( TRAIN_S + 20 ))
+[ "${ONE_M:-1}" = 1 ] && ev $BASE_NAME-passkey1m-d0 $BASE $(( $(left) - 30 )) --seed 4 --max-new-tokens 16 --tasks passkey --lengths 1m --depths 0 --samples 1
+[ "${ONE_M:-1}" = 1 ] && ev $BASE_NAME-passkey1m-d50 $BASE $(( $(left) - 30 )) --seed 4 --max-new-tokens 16 --tasks passkey --lengths 1m --depths 50 --samples 1
+cases $BASE_NAME $BASE $(( TRAIN_S + 20 ))
 wait $TRAIN; stamp "training exit $?"; tail -3 /tmp/s$STAGE/train_log.csv >> "$OUT/log.txt" 2>/dev/null
 cp /tmp/s$STAGE/adapter.safetensors /tmp/s$STAGE/adapter.json /tmp/s$STAGE/train_log.csv "$OUT/" 2>/dev/null
 

@@ -7,12 +7,12 @@ For each case (regenerated from the eval options), the document is written into 
 segment while the unit keys every layer writes are recorded; then the gold reply (" The special magic
 number for KEY is NUMBER."; a passkey's: " NUMBER.", the form the trained models answer in) is read
 teacher-forced and the unit queries of the memory branch are recorded. To predict the number's digit i,
-the query sits on the token before it; a memory that reads the right association matches the key written at the needle's digit i (keys have no position, so only
-their content can tell digit i from digit i+1). The score of needle token j for step i is the cosine
-q.k summed over layers and query heads, each weighted by its gate (the share of its output read from
-memory), over the sum of the gates. Prints one table per case: rows are answer steps, columns the
-needle's tokens (" " and the seven digits), the bold cell the step's best match, and the model's own
-teacher-forced probability of the gold digit.
+the query sits on the token before it; a memory that reads the right association matches the key written
+at the needle's digit i (keys have no position, so only their content can tell digit i from digit i+1).
+The score of needle token j for step i is the cosine q.k summed over layers and query heads, each weighted
+by its gate (the share of its output read from memory), over the sum of the gates. Prints one table per
+case: rows are answer steps, columns the needle's tokens (" " and the number's digits), the bold cell the
+step's best match, and the model's own teacher-forced probability of the gold digit.
 """
 from __future__ import annotations
 
