@@ -18,7 +18,7 @@ from .model import InfiniConfig, InfiniModel, is_trainable_name
 TRAINED_DIR = Path(__file__).parent / "trained"
 # The committed artifact the pipelines load unless told otherwise (README, "The key-convolution chain's stage 8
 # is the default"; stage 9 before it).
-DEFAULT_ADAPTER = TRAINED_DIR / "smollm2-135m-deltanet-keyconv-stage8-cpu.safetensors"
+DEFAULT_ADAPTER = TRAINED_DIR / "smollm2-135m-deltanet-keyconv-stage9-cpu.safetensors"
 
 
 def adapter_option(value: str) -> str | None:
