@@ -10,8 +10,8 @@
 #   STAGE and RECIPE (another stage from stage 9, e.g. STAGE=15 RECIPE=infini/recipes/cuda-deltanet-stage15.json),
 #   ONE_M=0 (leave out the 1M cases, which need a call of their own),
 #   BASE and BASE_NAME (the artifact measured beside the new stage; default stage 9, named stage9). The key-convolution
-#   chain at batch 8, from the default: BASE=infini/trained/smollm2-135m-deltanet-keyconv-stage8-cpu.safetensors
-#   BASE_NAME=chain8 STAGE=10 ONE_M=0 TRAIN_SET="key_conv=4 read_cap=false init_adapter=" followed by the same path.
+#   chain at batch 8, from the default: BASE=infini/trained/smollm2-135m-deltanet-keyconv-stage9-cpu.safetensors
+#   BASE_NAME=chain9 STAGE=10 ONE_M=0 TRAIN_SET="key_conv=4 read_cap=false init_adapter=" followed by the same path.
 # Output: OUT_DIR/{log.txt, train_log.csv, adapter.safetensors, adapter.json, results.tar.gz}
 set -u
 OUT=$1; MODEL=$2; BUDGET=${3:-540}
