@@ -4,7 +4,8 @@
     python bench/totals.py RESULTS_DIR [RESULTS_DIR ...] [--pipeline infini]
 
 The counts in the table at the top of README "Training the memory" are this script over the folders listed in
-`bench/results/memory-cpu-keyconv-stage8/totals.md`. A case id that appears in two folders is counted once
+`bench/results/memory-cpu-chain-stage9/folders.txt` (the default's; the previous default's are in
+`bench/results/memory-cpu-keyconv-stage8/totals.md`). A case id that appears in two folders is counted once
 (the first folder's), so overlapping lists do not inflate a total.
 """
 from __future__ import annotations

@@ -16,8 +16,8 @@ from safetensors.torch import load_file, save_file
 from .model import InfiniConfig, InfiniModel, is_trainable_name
 
 TRAINED_DIR = Path(__file__).parent / "trained"
-# The committed artifact the pipelines load unless told otherwise (README, "The key-convolution chain's stage 8
-# is the default"; stage 9 before it).
+# The committed artifact the pipelines load unless told otherwise (README, "The key-convolution chain's stage 9
+# is the default"; the chain's stage 8 before it, the lineage's stage 9 before that).
 DEFAULT_ADAPTER = TRAINED_DIR / "smollm2-135m-deltanet-keyconv-stage9-cpu.safetensors"
 
 
