@@ -14,20 +14,25 @@ PIPELINE_NAMES = ("infini", "infini_untrained", "infini_untrained_linear", "rag"
 
 
 def make_pipelines(names: list[str], model: str | None, adapter: str | None, segment_len: int | None, device: str | None,
-                   read_cap: float | None = None, memory_layers: list[int] | None = None, dtype: str | None = None):
+                   read_cap: float | None = None, memory_layers: list[int] | None = None, dtype: str | None = None,
+                   segments_per_pass: int | None = None):
     """Load the base model once; each pipeline converts its own copy.
 
     dtype: the base model's weights (default: bfloat16 on CUDA, float32 on CPU); the memory is float32 either way.
+    "int8": the Infini pipelines' attention and MLP weights quantised to int8 (CPU), the others' float32.
+    segments_per_pass: Infini segments per pass over the layers (None: as many as fit the reader's budget).
     """
     import torch
 
-    from infini.loading import default_dtype, load_base_model
+    from infini.loading import default_dtype, load_base_model, quantize_int8
     from infini.model import InfiniConfig, InfiniModel
     from infini.pipeline import InfiniPipeline
     from infini.stream import InfiniReader
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    lm, tokenizer = load_base_model(model, dtype=getattr(torch, dtype) if dtype else default_dtype(device), device=device)
+    int8 = dtype == "int8"
+    weights = torch.float32 if int8 else getattr(torch, dtype) if dtype else default_dtype(device)
+    lm, tokenizer = load_base_model(model, dtype=weights, device=device)
     pipelines = {}
     for name in names:
         if name not in PIPELINE_NAMES:
@@ -35,12 +40,16 @@ def make_pipelines(names: list[str], model: str | None, adapter: str | None, seg
         if name == "infini":
             pipelines[name] = InfiniPipeline.load(
                 adapter=adapter, segment_len=segment_len, base=(copy.deepcopy(lm), tokenizer), read_cap=read_cap,
-                memory_layers=memory_layers,
+                memory_layers=memory_layers, segments_per_pass=segments_per_pass, int8=int8,
             )
         elif name.startswith("infini_untrained"):
             rule = "linear" if name.endswith("linear") else "delta"
             config = InfiniConfig(segment_len=segment_len or InfiniConfig.segment_len, update_rule=rule)
-            pipeline = InfiniPipeline(InfiniReader(InfiniModel(copy.deepcopy(lm), config), tokenizer))
+            model = InfiniModel(copy.deepcopy(lm), config)
+            if int8:
+                quantize_int8(model.lm)
+                model.quantization = "int8"
+            pipeline = InfiniPipeline(InfiniReader(model, tokenizer, segments_per_pass=segments_per_pass))
             pipeline.name = name
             pipelines[name] = pipeline
         else:
@@ -97,8 +106,12 @@ def main(argv=None) -> None:
                        help="Infini: ingest N documents together, one forward pass per segment step for all "
                             "(fills a GPU; each row's ingest_s is then the batch's time). Default 1")
     run_p.add_argument("--device")
-    run_p.add_argument("--dtype", choices=("float32", "bfloat16"),
-                       help="base model weights (default: bfloat16 on CUDA, float32 on CPU, where the artifacts were measured)")
+    run_p.add_argument("--dtype", choices=("float32", "bfloat16", "int8"),
+                       help="base model weights (default: bfloat16 on CUDA, float32 on CPU, where the artifacts were measured);"
+                            " int8: the Infini pipelines' linear layers quantised (CPU; bench/ingest.py measures it)")
+    run_p.add_argument("--segments-per-pass", type=positive_int, metavar="N",
+                       help="Infini: segments of a document ingested per pass over the layers (default: as many as "
+                            "2,048 tokens hold; 1: one segment at a time). The same memory either way")
     run_p.add_argument("--cases", help="a JSON Lines file of your own cases (instead of --tasks)")
     run_p.add_argument("--out", required=True)
     report_p = sub.add_parser("report", help="write report.md, scores.csv and plots from DIR/results.jsonl")
@@ -143,7 +156,7 @@ def main(argv=None) -> None:
             raise SystemExit(f"error: no adapter file at {adapter} (use --adapter none for the untrained conversion)")
         pipelines, tokenizer = make_pipelines(args.pipelines.split(","), args.model, adapter, args.segment_len, args.device,
                                              args.read_cap,
-                                             args.memory_layers, args.dtype)
+                                             args.memory_layers, args.dtype, args.segments_per_pass)
         if args.cases:
             cases = load_cases(args.cases)
         else:

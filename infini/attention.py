@@ -118,6 +118,40 @@ def next_token_pairs(keys: torch.Tensor, values: torch.Tensor, *per_key: torch.T
     return keys[:, :, :-1], values[:, :, 1:], *(x[:, :, :-1] for x in per_key)
 
 
+def segments_to_sequence(x: torch.Tensor, window: int) -> torch.Tensor:
+    """Rows that are `window` consecutive segments of one document, joined in time.
+
+    x (B * W, H, T, d) -> (B, H, W * T, d)
+    """
+    BW, H, T, d = x.shape
+    return x.view(BW // window, window, H, T, d).transpose(1, 2).reshape(BW // window, H, window * T, d)
+
+
+def sequence_to_segments(x: torch.Tensor, window: int) -> torch.Tensor:
+    """The inverse of segments_to_sequence: (B, H, W * T, d) -> (B * W, H, T, d)."""
+    B, H, WT, d = x.shape
+    return x.view(B, H, window, WT // window, d).transpose(1, 2).reshape(B * window, H, WT // window, d)
+
+
+def scan_segments(step, state: tuple, writes: tuple, window: int) -> tuple[tuple, tuple]:
+    """Run a memory update over `window` consecutive segments: what each segment reads, and the final state.
+
+    Segment w of a document reads the memory its earlier segments left (M_{s-1} in Eq. 7), so the reads of
+    all W segments can be one batched product once this cheap d x d recurrence has run (segment-parallel
+    ingestion: everything else in the layer is per segment and batches freely).
+
+    step(*state, *write) -> new state (memory_update or deltanet_update); state: tensors (B, ...);
+    writes: tensors (B * W, ...) one row per segment, document-major -> (state before each segment, each
+    (B * W, ...); the state after the last segment, each (B, ...)).
+    """
+    seen = []
+    for w in range(window):
+        seen.append(state)
+        state = step(*state, *(x[w::window] for x in writes))
+    before = tuple(torch.stack(parts, dim=1).flatten(0, 1) for parts in zip(*seen))  # (B, W, ...) -> (B * W, ...)
+    return before, state
+
+
 @dataclass
 class SegmentContext:
     """What every InfiniAttention layer of one model reads and writes for the current segment.
@@ -128,6 +162,9 @@ class SegmentContext:
 
     use_memory: bool = False
     write: bool = True
+    # Segment-parallel ingestion (InfiniModel.write_segments): the batch's rows are `window` consecutive
+    # segments of each document, document-major, and memory_in / memory_out hold one row per document.
+    window: int = 1
     # Training shortcut (InfiniModel.forward_segments' grad_segments): this segment's memory reads are
     # detached, so no gradient runs through its residual stream; it still flows through what it writes.
     writes_only_grad: bool = False
@@ -288,23 +325,47 @@ class InfiniAttention(nn.Module):
         attn = local_attention(q_rot, k_local, v_local)  # A_dot (B, Hq, T, d)
 
         if use_memory:
+            W = ctx.window
             M, z, *tails = ctx.memory_in[self.layer_idx]
-            if self.key_conv:  # variant: queries and keys as n-grams (causal_conv)
+            if self.key_conv:  # variant: queries and keys as n-grams (causal_conv), over the segments joined in time
                 q_tail, k_tail = tails
                 if cached:  # the generated tokens follow the prompt, not the memory's last segment
                     q_tail = past_query_tail[0]
-                q_mem, q_tail = causal_conv(q_mem, q_tail, self.memory_conv_q)
+                q_mem, q_tail = causal_conv(segments_to_sequence(q_mem, W), q_tail, self.memory_conv_q)
+                q_mem = sequence_to_segments(q_mem, W)
                 if ctx.write:  # keys only matter for a write; answering and decoding skip them
-                    k_mem, k_tail = causal_conv(k_mem, k_tail, self.memory_conv_k)
+                    k_mem, k_tail = causal_conv(segments_to_sequence(k_mem, W), k_tail, self.memory_conv_k)
+                    k_mem = sequence_to_segments(k_mem, W)
                 tails = [q_tail, k_tail]
+            # Write: the memory each segment reads (M_{s-1}) and the one the last segment leaves (M_s).
             # Memory branch: Q and K *without* RoPE, in float32 whatever the model's dtype.
+            M_read, z_read = M, z
+            if ctx.write and self.update_rule == "deltanet":
+                beta = torch.sigmoid(self.memory_beta(hidden_states.to(self.memory_beta.weight.dtype))).transpose(1, 2)  # (B, G, T)
+                k_write, v_write = unit(k_mem.float()), v_mem.float()
+                if self.value_shift:
+                    k_write, v_write, beta = next_token_pairs(k_write, v_write, beta)
+                if ctx.write_strengths is not None:
+                    ctx.write_strengths.append(beta.mean())
+                (M_read,), (M_new,) = scan_segments(
+                    lambda M, k, v, b: (deltanet_update(k, v, b, M),), (M,), (k_write, v_write, beta), W)
+                ctx.memory_out.append((M_new, z, *tails))
+            elif ctx.write:
+                k_write, v_write = sigma(k_mem.float()), v_mem.float()
+                if self.value_shift:
+                    k_write, v_write = next_token_pairs(k_write, v_write)
+                (M_read, z_read), (M_new, z_new) = scan_segments(
+                    lambda M, z, k, v: memory_update(k, v, M, z, self.update_rule), (M, z), (k_write, v_write), W)
+                ctx.memory_out.append((M_new, z_new, *tails))
+            # Read
             if self.update_rule == "deltanet":  # variant: unit-vector read, no denominator
-                memory_attn = (unit(q_mem.float()).view(B, G, R, T, d) @ M.unsqueeze(2)).reshape(B, self.num_heads, T, d)
+                memory_attn = (unit(q_mem.float()).view(B, G, R, T, d) @ M_read.unsqueeze(2)).reshape(B, self.num_heads, T, d)
             else:
                 sigma_q = sigma(q_mem.float()).view(B, G, R, T, d)
-                memory_attn = memory_read(sigma_q, M, z).reshape(B, self.num_heads, T, d)  # Eq. 7
+                memory_attn = memory_read(sigma_q, M_read, z_read).reshape(B, self.num_heads, T, d)  # Eq. 7
             if self.read_cap:
                 memory_attn = cap_to(memory_attn, attn.float(), self.read_cap)
+            # Gated mix
             gate_logit = self.memory_gate.float().view(1, self.num_heads, 1, 1)
             if self.query_gate:  # + x_t W_g: (B, T, Hq) -> (B, Hq, T, 1)
                 token_term = self.memory_gate_proj(hidden_states.to(self.memory_gate_proj.weight.dtype))
@@ -314,23 +375,10 @@ class InfiniAttention(nn.Module):
                 memory_attn, gate = memory_attn.detach(), gate.detach()
             # Nothing written yet (M_0 = 0; Eq. 7 is then 0/0): no memory term, so a first segment or a
             # short question without a document reads exactly as in the base model.
-            gate = gate * (M.flatten(1).abs().amax(dim=1) > 0).view(B, 1, 1, 1)
+            gate = gate * (M_read.flatten(1).abs().amax(dim=1) > 0).view(B, 1, 1, 1)
             if ctx.gate_log is not None:
                 ctx.gate_log.append(gate.detach().expand(B, self.num_heads, T, 1)[..., 0])
             attn = torch.lerp(attn.float(), memory_attn, gate).to(hidden_states.dtype)  # Eq. 10: g A_mem + (1-g) A_dot
-            if ctx.write and self.update_rule == "deltanet":
-                beta = torch.sigmoid(self.memory_beta(hidden_states.to(self.memory_beta.weight.dtype))).transpose(1, 2)  # (B, G, T)
-                k_write, v_write = unit(k_mem.float()), v_mem.float()
-                if self.value_shift:
-                    k_write, v_write, beta = next_token_pairs(k_write, v_write, beta)
-                if ctx.write_strengths is not None:
-                    ctx.write_strengths.append(beta.mean())
-                ctx.memory_out.append((deltanet_update(k_write, v_write, beta, M), z, *tails))
-            elif ctx.write:
-                k_write, v_write = sigma(k_mem.float()), v_mem.float()
-                if self.value_shift:
-                    k_write, v_write = next_token_pairs(k_write, v_write)
-                ctx.memory_out.append((*memory_update(k_write, v_write, M, z, self.update_rule), *tails))
         if generating:
             query_tail = [tails[0]] if use_memory and self.key_conv else []
             if cached:

@@ -93,6 +93,29 @@ def default_dtype(device: str) -> torch.dtype:
     return torch.bfloat16 if device == "cuda" else torch.float32
 
 
+QUANTIZABLE = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+def quantize_int8(lm: torch.nn.Module) -> torch.nn.Module:
+    """The base model's attention and MLP weights as int8, activations quantised per batch (torch.ao's
+    dynamic quantisation; CPU only). The memory's own parameters (gates, write strength, convolutions) and the
+    LoRA adapters stay float32: they are small, and trained at that precision. In place; returns `lm`.
+    """
+    import warnings
+
+    with warnings.catch_warnings():  # torch.ao announces a move to torchao; the API is there in this torch
+        warnings.simplefilter("ignore")
+        from torch.ao.quantization import quantize_dynamic
+
+        for module in list(lm.modules()):
+            for name, child in list(module.named_children()):
+                host, attr = (child, "base_layer") if hasattr(child, "base_layer") else (module, name)  # peft's LoRA wrapper
+                linear = getattr(host, attr)
+                if name in QUANTIZABLE and isinstance(linear, torch.nn.Linear):
+                    setattr(host, attr, quantize_dynamic(torch.nn.Sequential(linear), {torch.nn.Linear}, dtype=torch.qint8)[0])
+    return lm
+
+
 def unreadable_model(folder: Path, exc: Exception) -> ModelLoadError:
     return ModelLoadError(
         f"Could not read the model at {folder}: {exc}. If this is the cache, delete it and retry; "

@@ -72,6 +72,8 @@ class InfiniModel(nn.Module):
         self.config = config or InfiniConfig()
         self.context = SegmentContext()
         self.adapter_path: str | None = None  # the trained artifact loaded on top (adapter.load_adapter), if any
+        # "int8" once loading.quantize_int8 has run: its memories differ, so its states must not pass as float ones
+        self.quantization: str | None = None
         decoder = lm.model
         layers = self.config.memory_layers
         if layers is not None and not set(layers) <= set(range(len(decoder.layers))):
@@ -121,6 +123,8 @@ class InfiniModel(nn.Module):
             if not settings[later]:
                 del settings[later]
         digest.update(json.dumps(settings, sort_keys=True).encode())
+        if self.quantization:
+            digest.update(self.quantization.encode())
         with torch.no_grad():
             for name, param in self.lm.named_parameters():
                 if is_trainable_name(name):
@@ -159,6 +163,22 @@ class InfiniModel(nn.Module):
         finally:
             ctx.memory_in, ctx.memory_out, ctx.local_kv, ctx.writes_only_grad = None, [], None, False
         return hidden, new_memory
+
+    def write_segments(self, input_ids: torch.Tensor, memory: Memory) -> Memory:
+        """Write W consecutive segments of each of B documents, layer by layer: input_ids (B, W, T) -> memory.
+
+        Every layer takes the B * W segments as one batch (projections, local attention, MLP: a segment's
+        tokens see only their own segment), and runs the memory recurrence over the W segments in order
+        before one batched read (attention.scan_segments). The same memory as W calls of segment_hidden,
+        up to floating-point order, in wider matrix products. `memory` holds one row per document.
+        """
+        B, W, T = input_ids.shape
+        self.context.window = W
+        try:
+            _, memory = self.segment_hidden(input_ids.reshape(B * W, T), memory)
+        finally:
+            self.context.window = 1
+        return memory
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.lm.lm_head(hidden)

@@ -13,7 +13,7 @@ import torch
 from eval.contract import AnswerResult, Progress
 
 from .adapter import DEFAULT_ADAPTER, load_adapter, read_card
-from .loading import default_dtype, load_base_model
+from .loading import default_dtype, load_base_model, quantize_int8
 from .memory_state import MemoryState
 from .model import InfiniConfig, InfiniModel, base_fingerprint
 from .stream import InfiniReader
@@ -60,11 +60,20 @@ class InfiniPipeline:
     @classmethod
     def load(cls, model: str | None = None, adapter: str | Path | None = "default", segment_len: int | None = None,
              device: str | None = None, use_memory: bool = True, base=None,
-             read_cap: float | None = None, memory_layers: list[int] | None = None) -> "InfiniPipeline":
-        """base: an already loaded (lm, tokenizer) pair; it is converted in place, so pass a copy to share."""
+             read_cap: float | None = None, memory_layers: list[int] | None = None,
+             segments_per_pass: int | None = None, int8: bool = False) -> "InfiniPipeline":
+        """base: an already loaded (lm, tokenizer) pair; it is converted in place, so pass a copy to share.
+
+        segments_per_pass: segments ingested per pass over the layers (None: InfiniReader's budget; 1: one by one).
+        int8: the base weights dynamically quantised to int8 (loading.quantize_int8; CPU).
+        """
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         lm, tokenizer = base or load_base_model(model, dtype=default_dtype(device), device=device)
-        return cls(InfiniReader(build_infini_model(lm, adapter, segment_len, read_cap, memory_layers), tokenizer, use_memory=use_memory))
+        infini_model = build_infini_model(lm, adapter, segment_len, read_cap, memory_layers)
+        if int8:
+            quantize_int8(infini_model.lm)
+            infini_model.quantization = "int8"
+        return cls(InfiniReader(infini_model, tokenizer, use_memory=use_memory, segments_per_pass=segments_per_pass))
 
     def ingest(self, text: str, progress: Progress | None = None, lock=None,
                piece: int = 50_000) -> InfiniHandle:

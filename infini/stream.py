@@ -19,6 +19,10 @@ from .model import InfiniModel
 
 DOCUMENT_PLACEHOLDER = "\x00DOCUMENT\x00"
 MAX_PENDING_CHARS = 20_000  # text with no safe cut point (e.g. one giant "word") is cut here anyway
+# Tokens per pass over the layers in ingestion (segments x documents x segment length): bounds the activations
+# (about 13 MB per 2K tokens for SmolLM2-135M in float32) and so peak memory, whatever the document's length;
+# wider passes were no faster on 2 cores (bench/ingest.py).
+PASS_TOKENS = 2048
 
 ProgressCallback = Callable[[int, int], None]  # (segments written so far, tokens seen so far)
 
@@ -102,8 +106,11 @@ def chat_turn(tokenizer) -> tuple[str, str]:
 class InfiniReader:
     """Ingests documents into MemoryStates and answers questions from them, greedily."""
 
-    def __init__(self, model: InfiniModel, tokenizer, use_memory: bool = True):
+    def __init__(self, model: InfiniModel, tokenizer, use_memory: bool = True, segments_per_pass: int | None = None):
         self.model = model
+        # Segments of a document per pass over the layers in ingestion (None: as many as PASS_TOKENS allows;
+        # 1: segment by segment). The memory is the same either way, up to floating-point order.
+        self.segments_per_pass = segments_per_pass
         self.tokenizer = tokenizer
         self.use_memory = use_memory
         self.turn_open, self.turn_close = chat_turn(tokenizer)
@@ -140,12 +147,19 @@ class InfiniReader:
                 "This memory state was made by a different model or segment length; ingest the document again."
             )
 
+    def window(self, documents: int) -> int:
+        """Segments per document per pass over the layers: segments_per_pass, or as many as fit in PASS_TOKENS."""
+        if self.segments_per_pass:
+            return self.segments_per_pass
+        return max(1, PASS_TOKENS // (self.segment_len * documents))
+
     @torch.no_grad()
     def _write_segments(self, states: list[MemoryState], progress: ProgressCallback | None = None) -> None:
         """Write every full segment of each state's tail into its memory; keep the remainders as tails.
 
-        The states are written together, one batch row each (a state drops out of the batch when its
-        full segments run out): the same memories as writing each alone, in fewer, wider forward passes.
+        Each pass over the layers takes a window of consecutive segments of every state with segments left
+        (InfiniModel.write_segments), one batch row per segment; a state drops out of the batch when its
+        full segments run out. The same memories as writing segment by segment, in fewer, wider products.
         """
         N, device = self.segment_len, self.device
         counts = [len(state.tail) // N for state in states]
@@ -156,19 +170,21 @@ class InfiniReader:
                   for layer in zip(*([to_device(entry, device) for entry in states[i].memory] for i in rows))]
         written, before, finished = 0, sum(state.extra.get("segments", 0) for state in states), {}
         tokens_seen = sum(state.tokens_seen for state in states)
-        for step in range(max(counts)):
-            keep = [row for row, i in enumerate(rows) if counts[i] > step]
-            if len(keep) < len(rows):  # some states have no full segment left: take their rows out
-                finished.update(self._rows(rows, memory, [row for row in range(len(rows)) if row not in keep]))
-                index = torch.tensor(keep, device=device)
-                memory = [tuple(t.index_select(0, index) for t in entry) for entry in memory]
-                rows = [rows[row] for row in keep]
-            segment = torch.tensor([states[i].tail[step * N:(step + 1) * N] for i in rows], device=device)  # (B, N)
-            _, memory = self.model.segment_hidden(segment, memory)
-            written += len(rows)
+        done = 0  # segments of each remaining state written so far
+        while rows:
+            W = min(self.window(len(rows)), min(counts[i] for i in rows) - done)
+            ids = [states[i].tail[done * N:(done + W) * N] for i in rows]
+            memory = self.model.write_segments(torch.tensor(ids, device=device).view(len(rows), W, N), memory)
+            written += W * len(rows)
+            done += W
             if progress:
                 progress(before + written, tokens_seen)
-        finished.update(self._rows(rows, memory, range(len(rows))))
+            keep = [row for row, i in enumerate(rows) if counts[i] > done]
+            if len(keep) < len(rows):  # some states have no full segment left: take their rows out
+                finished.update(self._rows(rows, memory, [row for row in range(len(rows)) if row not in keep]))
+                index = torch.tensor(keep, device=device, dtype=torch.long)
+                memory = [tuple(t.index_select(0, index) for t in entry) for entry in memory]
+                rows = [rows[row] for row in keep]
         # Only now does any state change (memory, tail and count together): an interrupted write leaves them as they were.
         for i, state_memory in finished.items():
             states[i].memory = state_memory

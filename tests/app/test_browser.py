@@ -16,7 +16,7 @@ def browser():
     from selenium.webdriver.chrome.service import Service
 
     if not shutil.which("chromium") and not shutil.which("chromium-browser"):
-        pytest.fail("chromium is not installed: .ci/run installs the Debian packages chromium and chromium-driver")
+        pytest.fail("chromium is not installed: `make test` installs the Debian packages chromium and chromium-driver")
     options = webdriver.ChromeOptions()
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
