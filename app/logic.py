@@ -155,24 +155,23 @@ class Workbench:
         return cls({"infini": infini, "rag": rag}, lambda t: len(tokenizer(t, add_special_tokens=False)["input_ids"]), kv)
 
     def memory_description(self) -> str:
-        """Which memory the Infini column reads with, so a reader knows what its answers measure."""
-        path = self.pipelines["infini"].reader.model.adapter_path
-        if path:
-            return f"Trained memory: `{Path(path).name}` (run with `--adapter none` for the untrained conversion)"
-        return "Untrained conversion: no trained memory loaded, answers come from the last segment"
+        """What the Infini column runs, in plain words: the memory rule, and for a trained memory the segment
+        length and task families it was trained on (from its card)."""
+        from infini.adapter import read_card
+        from infini.model import describe_memory
 
-    # ---- settings that change what ingestion produces -------------------------------------------
-    def apply(self, settings: Settings) -> None:
-        from rag.chunking import ChunkSettings
+        model = self.pipelines["infini"].reader.model
+        rule = describe_memory(model.config)
+        if not model.adapter_path:
+            return f"Untrained conversion ({rule}): no trained memory loaded, answers come from the last segment"
+        card = read_card(model.adapter_path)
+        recipe = card.get("recipe") or {}
+        trained_len = recipe.get("segment_len") or card.get("infini", {}).get("segment_len")
+        families = ", ".join(recipe.get("task_mix") or {}) or "not recorded on its card"
+        return (f"Trained memory `{Path(model.adapter_path).name}`: {rule}. Trained at {trained_len}-token segments "
+                f"on {families}. (`--adapter none` runs the untrained conversion.)")
 
-        rag = self.pipelines["rag"]
-        rag.settings = ChunkSettings(settings.chunk_tokens, max(1, settings.chunk_tokens // 5))
-        rag.top_k = settings.top_k
-        infini = self.pipelines["infini"]
-        if infini.reader.segment_len != settings.segment_len:
-            infini.reader.model.config.segment_len = settings.segment_len
-            infini.reader._fingerprint = None
-
+    # ---- settings travel with each request: nothing shared is changed ------------------------------
     def _ingest_key(self, name: str, key: str, settings: Settings) -> tuple:
         # Only what a pipeline's ingestion depends on: top-k and answer length re-ingest nothing.
         return (name, key, settings.segment_len if name == "infini" else settings.chunk_tokens)
@@ -182,7 +181,6 @@ class Workbench:
         """Ingest into both pipelines (or take them from the cache). progress(pipeline, fraction, message)."""
         if not text.strip():
             raise UserError("The document is empty.")
-        self.apply(settings)
         key = content_key(text)
         if key not in self.token_counts:
             self.token_counts[key] = self.count_tokens(text)
@@ -195,14 +193,16 @@ class Workbench:
                 if progress:
                     progress(name, 1.0, "cached: nothing to do")
                 continue
-            handle = self._ingest(name, pipeline, text, progress)
+            handle = self._ingest(name, pipeline, text, settings, progress)
             self.documents[cache_key] = handle
             while len(self.documents) > self.max_documents:
                 self.documents.popitem(last=False)
             processed.handles[name] = handle
         return processed
 
-    def _ingest(self, name: str, pipeline, text: str, progress) -> object:
+    def _ingest(self, name: str, pipeline, text: str, settings: Settings, progress) -> object:
+        from rag.chunking import ChunkSettings
+
         started = time.perf_counter()
 
         def report(fraction: float, message: str) -> None:
@@ -212,18 +212,23 @@ class Workbench:
                 progress(name, fraction, f"{message}, about {left:.0f} s left")
 
         if name == "infini":  # piece by piece, releasing the model between pieces
-            return pipeline.ingest(text, report, lock=self.model_lock, piece=PIECE_CHARS)
+            return pipeline.ingest(text, report, lock=self.model_lock, piece=PIECE_CHARS, segment_len=settings.segment_len)
+        chunking = ChunkSettings(settings.chunk_tokens, max(1, settings.chunk_tokens // 5))
         with self.model_lock:
-            return pipeline.ingest(text, report)
+            return pipeline.ingest(text, report, settings=chunking)
 
     def ask(self, processed: Processed, question: str, settings: Settings, name: str) -> Iterator[str]:
-        """Stream one pipeline's answer; returns its AnswerResult."""
-        self.apply(settings)
-        pipeline = self.pipelines[name]
-        with self.model_lock:
-            result = yield from pipeline.answer(processed.handles[name], question, max_new_tokens=settings.max_new_tokens,
-                                                top_k=settings.top_k)
-        return result
+        """Stream one pipeline's answer; returns its AnswerResult. The model lock is held while a piece is
+        computed, never while it waits on the client: an abandoned stream blocks nobody."""
+        stream = self.pipelines[name].answer(processed.handles[name], question, max_new_tokens=settings.max_new_tokens,
+                                             top_k=settings.top_k)
+        while True:
+            with self.model_lock:
+                try:
+                    piece = next(stream)
+                except StopIteration as done:
+                    return done.value
+            yield piece
 
     def kv_cache_bytes(self, tokens: int) -> int:
         return tokens * self.kv_bytes_per_token

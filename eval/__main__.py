@@ -116,10 +116,14 @@ def main(argv=None) -> None:
     run_p.add_argument("--out", required=True)
     report_p = sub.add_parser("report", help="write report.md, scores.csv and plots from DIR/results.jsonl")
     report_p.add_argument("dir")
+    report_p.add_argument("--mixed-provenance", action="store_true",
+                          help="pool rows made by different adapters, rules, segment lengths or weights (refused by default)")
     compare_p = sub.add_parser("compare", help="the cases two or more runs share, scored side by side (sign test for two)")
     compare_p.add_argument("dirs", nargs="+", metavar="DIR")
     compare_p.add_argument("--pipeline", default="infini")
     compare_p.add_argument("--by", default="task,length", help="result fields to group by, e.g. task,length,depth")
+    compare_p.add_argument("--mixed-provenance", action="store_true",
+                           help="let one run's folders come from different set-ups (refused by default)")
     args = parser.parse_args(argv)
 
     if args.command == "compare":
@@ -128,7 +132,7 @@ def main(argv=None) -> None:
         if len(args.dirs) < 2:
             raise SystemExit("error: compare needs at least two run folders")
         try:
-            print(compare_table(args.dirs, args.pipeline, tuple(args.by.split(","))), end="")
+            print(compare_table(args.dirs, args.pipeline, tuple(args.by.split(",")), args.mixed_provenance), end="")
         except (OSError, ValueError) as exc:
             raise SystemExit(f"error: {exc}") from None
         return
@@ -136,7 +140,10 @@ def main(argv=None) -> None:
     if args.command == "report":
         from .report import write_report
 
-        print(write_report(args.dir))
+        try:
+            print(write_report(args.dir, args.mixed_provenance))
+        except ValueError as exc:
+            raise SystemExit(f"error: {exc}") from None
         return
 
     if args.command == "run":

@@ -15,6 +15,7 @@ from __future__ import annotations
 from math import comb
 from pathlib import Path
 
+from .provenance import check_pooling
 from .report import grouped, read_results
 
 
@@ -39,13 +40,18 @@ def _total(rows: list[dict]) -> str:
     return f"{sum(row['score'] for row in rows):g}"
 
 
-def compare_table(directories: list[str | Path], pipeline: str = "infini", by: tuple[str, ...] = ("task", "length")) -> str:
-    """Markdown: per group, the cases all runs share and each run's total score on them."""
+def compare_table(directories: list[str | Path], pipeline: str = "infini", by: tuple[str, ...] = ("task", "length"),
+                  mixed_provenance: bool = False) -> str:
+    """Markdown: per group, the cases all runs share and each run's total score on them. Each run (its
+    folders joined) must come from one set-up (eval.provenance) unless mixed_provenance."""
     runs = [[row for folder in str(directory).split(",") for row in read_results(Path(folder))] for directory in directories]
     for directory, rows in zip(directories, runs):
         if not all(isinstance(row, dict) and {"id", "pipeline"} <= row.keys()
                    and isinstance(row.get("score"), (int, float)) for row in rows):
             raise ValueError(f"{directory}/results.jsonl has rows without id, pipeline and a numeric score: not an eval run")
+    if not mixed_provenance:
+        for directory, rows in zip(directories, runs):
+            check_pooling([row for row in rows if row.get("pipeline") == pipeline], f"run {directory}")
     aligned = common_cases(runs, pipeline)
     if not aligned[0]:
         raise ValueError(f"the runs share no case answered by pipeline {pipeline!r}")

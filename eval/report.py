@@ -13,6 +13,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from .provenance import check_pooling  # noqa: E402
+from .provenance import summary as provenance_summary  # noqa: E402
+
 
 def read_results(directory: Path) -> list[dict]:
     rows = []
@@ -89,9 +92,12 @@ def accuracy_plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def write_report(directory: str | Path) -> Path:
+def write_report(directory: str | Path, mixed_provenance: bool = False) -> Path:
+    """mixed_provenance: pool rows made by different set-ups (eval.provenance) instead of refusing."""
     directory = Path(directory)
     rows = read_results(directory)
+    if not mixed_provenance:
+        check_pooling(rows, str(directory / "results.jsonl"))
     table = []
     for (task, length, pipeline), group in grouped(rows, "task", "length", "pipeline").items():
         mean, low, high = mean_ci([r["score"] for r in group])
@@ -103,7 +109,8 @@ def write_report(directory: str | Path) -> Path:
         writer.writerows(table)
 
     lines = ["# Evaluation report", "", f"{len(rows)} results from `results.jsonl`. Scores are means over samples "
-             "with 95% confidence intervals (normal approximation).", "",
+             "with 95% confidence intervals (normal approximation).", "", "What made them:", "",
+             *provenance_summary(rows), "",
              "| task | length | pipeline | n | score | 95% CI |", "|---|---|---|---|---|---|"]
     lines += [f"| {t['task']} | {t['length']:,} | {t['pipeline']} | {t['n']} | {t['mean']:.2f} | "
               f"{t['ci95_low']:.2f}-{t['ci95_high']:.2f} |" for t in table]

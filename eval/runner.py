@@ -15,11 +15,12 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .contract import Pipeline, collect
+from .provenance import code_version, of_pipeline
 from .scorers import score
 from .tasks import GENERATORS, Case, TokenCounter
 
 RESULT_FIELDS = ("id", "task", "length", "depth", "pipeline", "question", "answers", "prediction", "score",
-                 "ingest_s", "ingest_batch", "answer_s", "tokens", "state_bytes", "peak_rss_mb")
+                 "ingest_s", "ingest_batch", "answer_s", "tokens", "state_bytes", "peak_rss_mb", "provenance")
 
 
 def parse_length(text: str) -> int:
@@ -93,6 +94,8 @@ def run(cases: list[Case], pipelines: dict[str, Pipeline], out_dir: str | Path, 
     results_path = out_dir / "results.jsonl"
     done = finished_pairs(results_path)
     todo = [(name, case) for name in pipelines for case in cases if (case.id, name) not in done]
+    code = code_version()
+    made_by = {name: of_pipeline(pipeline, code) for name, pipeline in pipelines.items()}
     with results_path.open("a") as results, tqdm(total=len(todo), desc="eval", unit="case") as bar:
         for name, pipeline in pipelines.items():
             groups = list(group_by_document(c for n, c in todo if n == name).items())
@@ -107,6 +110,7 @@ def run(cases: list[Case], pipelines: dict[str, Pipeline], out_dir: str | Path, 
                         "ingest_s": round(answer.ingest_s, 3), "ingest_batch": batch, "answer_s": round(answer.total_s, 3),
                         "tokens": answer.tokens_processed, "state_bytes": answer.state_bytes,
                         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                        "provenance": made_by[name],
                     }
                     results.write(json.dumps(row) + "\n")
                     results.flush()

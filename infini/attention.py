@@ -165,9 +165,10 @@ class SegmentContext:
     # Segment-parallel ingestion (InfiniModel.write_segments): the batch's rows are `window` consecutive
     # segments of each document, document-major, and memory_in / memory_out hold one row per document.
     window: int = 1
-    # Training shortcut (InfiniModel.forward_segments' grad_segments): this segment's memory reads are
-    # detached, so no gradient runs through its residual stream; it still flows through what it writes.
-    writes_only_grad: bool = False
+    # Training shortcut (InfiniModel.forward_segments' grad_segments): the first n segments of each document
+    # in the batch read the memory as a constant, so no gradient runs through their residual stream; it still
+    # flows through what they write.
+    detached_reads: int = 0
     # per layer (M (B,G,d,d), z (B,G,d)) float32; with key_conv also the convolutions' tails
     # (queries (B,Hq,K-1,d), keys (B,G,K-1,d)): the memory branch's last K-1 inputs before this segment
     memory_in: list | None = None
@@ -371,8 +372,12 @@ class InfiniAttention(nn.Module):
                 token_term = self.memory_gate_proj(hidden_states.to(self.memory_gate_proj.weight.dtype))
                 gate_logit = gate_logit + token_term.float().transpose(1, 2).unsqueeze(-1)
             gate = torch.sigmoid(gate_logit)  # Eq. 10's sigmoid(beta), per head (and per token with query_gate)
-            if ctx.writes_only_grad:  # the read (and its gate) as constants: no gradient in the residual stream
+            if ctx.detached_reads >= W:  # the reads (and gates) as constants: no gradient in the residual stream
                 memory_attn, gate = memory_attn.detach(), gate.detach()
+            elif ctx.detached_reads:  # the same for the first segments of each document only
+                constant = (torch.arange(B, device=gate.device) % W < ctx.detached_reads).view(B, 1, 1, 1)
+                memory_attn = torch.where(constant, memory_attn.detach(), memory_attn)
+                gate = torch.where(constant, gate.detach(), gate)
             # Nothing written yet (M_0 = 0; Eq. 7 is then 0/0): no memory term, so a first segment or a
             # short question without a document reads exactly as in the base model.
             gate = gate * (M_read.flatten(1).abs().amax(dim=1) > 0).view(B, 1, 1, 1)

@@ -143,3 +143,19 @@ def load_base_model(model: str | os.PathLike | None = None, dtype: torch.dtype =
     if getattr(lm.config, "model_type", None) not in ("llama", "mistral", "qwen2", "smollm3"):
         raise ModelLoadError(f"Only Llama-family models are supported, got model_type={lm.config.model_type!r}")
     return lm.to(device).eval(), tokenizer
+
+
+ARCHITECTURE_KEYS = (
+    "model_type", "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+    "num_attention_heads", "num_key_value_heads", "head_dim", "rope_theta",
+)
+
+
+def base_fingerprint(lm: torch.nn.Module) -> str:
+    """Identifies a base checkpoint whatever dtype it was loaded in: shape and a sample of embedding rows."""
+    config = lm.config
+    shape = [getattr(config, key, None) for key in ARCHITECTURE_KEYS]
+    digest = hashlib.sha256(json.dumps(shape).encode())
+    sample = lm.get_input_embeddings().weight[::101].detach()
+    digest.update(sample.to(torch.bfloat16).float().cpu().numpy().tobytes())  # bf16: same on CPU and GPU
+    return digest.hexdigest()[:32]

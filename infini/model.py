@@ -15,6 +15,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from .attention import InfiniAttention, SegmentContext
+from .loading import base_fingerprint  # noqa: F401  (re-exported: its users import it from here)
 
 Memory = list  # per layer: (M (B, G, d, d), z (B, G, d)) float32, with key_conv + (q_tail, k_tail) (attention.causal_conv)
 
@@ -34,10 +35,25 @@ class InfiniConfig:
         self.read_cap = float(self.read_cap)  # cards written before the multiple say true / false
 
 
-ARCHITECTURE_KEYS = (
-    "model_type", "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
-    "num_attention_heads", "num_key_value_heads", "head_dim", "rope_theta",
-)
+def describe_memory(config: InfiniConfig) -> str:
+    """The memory rule in plain words, as the app and the reports name it."""
+    rules = {
+        "linear": "the paper's linear update (Eq. 8)",
+        "delta": "the paper's delta update (Eq. 9)",
+        "deltanet": "a DeltaNet-style delta rule with per-token write strength (a variant, not the paper's Eq. 9)",
+    }
+    parts = [rules[config.update_rule]]
+    if config.key_conv:
+        parts.append(f"a {config.key_conv}-token convolution on memory queries and keys")
+    if config.value_shift:
+        parts.append("keys paired with the next token's value")
+    if config.query_gate:
+        parts.append("a per-token gate")
+    if config.read_cap:
+        parts.append(f"reads capped at {config.read_cap:g}x the local read")
+    if config.memory_layers is not None:
+        parts.append(f"memory in layers {','.join(map(str, config.memory_layers))} only")
+    return ", ".join(parts) + f"; segments of {config.segment_len} tokens"
 
 
 def is_trainable_name(name: str) -> bool:
@@ -53,16 +69,6 @@ def mark_trainable(lm: nn.Module) -> None:
         param.requires_grad_(is_trainable_name(name))
         if is_trainable_name(name):
             param.data = param.data.float()
-
-
-def base_fingerprint(lm: nn.Module) -> str:
-    """Identifies a base checkpoint whatever dtype it was loaded in: shape and a sample of embedding rows."""
-    config = lm.config
-    shape = [getattr(config, key, None) for key in ARCHITECTURE_KEYS]
-    digest = hashlib.sha256(json.dumps(shape).encode())
-    sample = lm.get_input_embeddings().weight[::101].detach()
-    digest.update(sample.to(torch.bfloat16).float().cpu().numpy().tobytes())  # bf16: same on CPU and GPU
-    return digest.hexdigest()[:32]
 
 
 class InfiniModel(nn.Module):
@@ -110,8 +116,9 @@ class InfiniModel(nn.Module):
 
         With query_gate, the share where the token term x_t W_g is zero (bench/query_gates.py measures it per token).
         """
+        device = self.lm.get_input_embeddings().weight.device  # layers without memory: zeros beside the others' gates
         return torch.stack([
-            torch.sigmoid(a.memory_gate.detach().float()) if a.has_memory else torch.zeros(a.num_heads)
+            torch.sigmoid(a.memory_gate.detach().float()) if a.has_memory else torch.zeros(a.num_heads, device=device)
             for a in self.attention_layers()
         ])
 
@@ -140,32 +147,37 @@ class InfiniModel(nn.Module):
         write: bool = True,
         position_offset: int = 0,
         local_kv: list | None = None,
-        writes_only_grad: bool = False,
+        detached_reads: int = 0,
+        window: int = 1,
     ) -> tuple[torch.Tensor, Memory | None]:
         """Run one segment. input_ids (B, T) -> last hidden states (B, T, D) and the updated memory.
 
         memory=None disables the memory branch entirely (base model on this segment).
         Positions restart at 0 each segment: RoPE is relative, and local attention never
-        crosses a segment boundary. `writes_only_grad`: see forward_segments' grad_segments.
+        crosses a segment boundary. `window` = W > 1: the rows are W consecutive segments of each
+        document (write_segments), memory one row per document. `detached_reads`: see forward_segments.
         """
         ctx = self.context
         ctx.use_memory = memory is not None
         ctx.write = write and memory is not None
+        if window > 1 and not ctx.write:
+            raise ValueError("consecutive segments in one batch are for writing; answering runs one segment")
         ctx.memory_in = memory
         ctx.memory_out = []
         ctx.local_kv = local_kv
-        ctx.writes_only_grad = writes_only_grad
+        ctx.detached_reads, ctx.window = detached_reads, window
         T = input_ids.shape[1]
         positions = torch.arange(position_offset, position_offset + T, device=input_ids.device).unsqueeze(0)
         try:
             hidden = self.lm.model(input_ids=input_ids, position_ids=positions, use_cache=False).last_hidden_state
             new_memory = ctx.memory_out if ctx.write else memory
         finally:
-            ctx.memory_in, ctx.memory_out, ctx.local_kv, ctx.writes_only_grad = None, [], None, False
+            ctx.memory_in, ctx.memory_out, ctx.local_kv, ctx.detached_reads, ctx.window = None, [], None, 0, 1
         return hidden, new_memory
 
-    def write_segments(self, input_ids: torch.Tensor, memory: Memory) -> Memory:
-        """Write W consecutive segments of each of B documents, layer by layer: input_ids (B, W, T) -> memory.
+    def write_segments(self, input_ids: torch.Tensor, memory: Memory, detached_reads: int = 0) -> tuple[torch.Tensor, Memory]:
+        """Write W consecutive segments of each of B documents, layer by layer: input_ids (B, W, T) ->
+        (hidden states (B, W, T, D), memory).
 
         Every layer takes the B * W segments as one batch (projections, local attention, MLP: a segment's
         tokens see only their own segment), and runs the memory recurrence over the W segments in order
@@ -173,25 +185,23 @@ class InfiniModel(nn.Module):
         up to floating-point order, in wider matrix products. `memory` holds one row per document.
         """
         B, W, T = input_ids.shape
-        self.context.window = W
-        try:
-            _, memory = self.segment_hidden(input_ids.reshape(B * W, T), memory)
-        finally:
-            self.context.window = 1
-        return memory
+        hidden, memory = self.segment_hidden(input_ids.reshape(B * W, T), memory, detached_reads=detached_reads, window=W)
+        return hidden.view(B, W, T, -1), memory
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.lm.lm_head(hidden)
 
     def forward_segments(
         self, segments: list[torch.Tensor], memory: Memory | None, checkpointed: bool = False,
-        grad_segments: int | None = None,
+        grad_segments: int | None = None, segments_per_pass: int = 1,
     ):
         """Run segments in order, gradients flowing through the memory (BPTT).
 
         Returns the last hidden states of every segment and the final memory. With
-        `checkpointed`, each segment's activations are recomputed in the backward pass
-        (gradient checkpointing per segment, as in the paper).
+        `checkpointed`, each pass's activations are recomputed in the backward pass
+        (gradient checkpointing per segment, as in the paper, or per window of segments).
+        `segments_per_pass` = W > 1 runs W segments per pass over the layers (write_segments): wider
+        products for the same memory and gradients.
 
         `grad_segments` = n (None: all) back-propagates through the whole network for the last n
         segments only. Earlier segments detach their memory reads, so their residual stream carries
@@ -203,16 +213,18 @@ class InfiniModel(nn.Module):
         """
         hiddens = []
         first_full = 0 if grad_segments is None else max(0, len(segments) - grad_segments)
-        for index, segment in enumerate(segments):
-            if index < first_full and torch.is_grad_enabled():
-                hidden, memory = self.segment_hidden(segment, memory, writes_only_grad=True)
+        for start in range(0, len(segments), segments_per_pass):
+            ids = torch.stack(segments[start:start + segments_per_pass], dim=1)  # (B, W, T)
+            detached = min(max(first_full - start, 0), ids.shape[1])  # leading segments of this window with constant reads
+            if detached == ids.shape[1] and torch.is_grad_enabled():  # no gradient in the residual stream: nothing to recompute
+                hidden, memory = self.write_segments(ids, memory, detached)
             elif checkpointed and torch.is_grad_enabled():
                 flat = [t for entry in memory for t in entry]
-                out = checkpoint(self._checkpointable_segment, segment, *flat, use_reentrant=False)
+                out = checkpoint(self._checkpointable_window, ids, detached, *flat, use_reentrant=False)
                 hidden, memory = out[0], self._unflatten(out[1:])
             else:
-                hidden, memory = self.segment_hidden(segment, memory)
-            hiddens.append(hidden)
+                hidden, memory = self.write_segments(ids, memory, detached if torch.is_grad_enabled() else 0)
+            hiddens.extend(hidden.unbind(1))
         return hiddens, memory
 
     def _unflatten(self, flat) -> Memory:
@@ -220,6 +232,6 @@ class InfiniModel(nn.Module):
         per_layer = len(flat) // self.num_layers
         return [tuple(flat[per_layer * i:per_layer * (i + 1)]) for i in range(self.num_layers)]
 
-    def _checkpointable_segment(self, segment, *flat_memory):
-        hidden, new_memory = self.segment_hidden(segment, self._unflatten(flat_memory))
+    def _checkpointable_window(self, ids, detached_reads, *flat_memory):
+        hidden, new_memory = self.write_segments(ids, self._unflatten(flat_memory), detached_reads)
         return (hidden, *[t for entry in new_memory for t in entry])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import time
 import warnings
 from collections.abc import Generator
@@ -15,7 +16,7 @@ from eval.contract import AnswerResult, Progress
 from .adapter import DEFAULT_ADAPTER, load_adapter, read_card
 from .loading import default_dtype, load_base_model, quantize_int8
 from .memory_state import MemoryState
-from .model import InfiniConfig, InfiniModel, base_fingerprint
+from .model import InfiniConfig, InfiniModel, base_fingerprint, describe_memory
 from .stream import InfiniReader
 
 
@@ -56,6 +57,18 @@ class InfiniPipeline:
 
     def __init__(self, reader: InfiniReader):
         self.reader = reader
+        self._readers = {reader.segment_len: reader}
+
+    def reader_for(self, segment_len: int | None) -> InfiniReader:
+        """A reader on the same model with this segment length (None: the model's own): a per-request setting
+        that changes nothing shared, so users with different lengths never see each other's."""
+        if not segment_len:
+            return self.reader
+        if segment_len not in self._readers:
+            base = self.reader
+            self._readers[segment_len] = InfiniReader(base.model, base.tokenizer, base.use_memory, base.segments_per_pass,
+                                                      segment_len=segment_len)
+        return self._readers[segment_len]
 
     @classmethod
     def load(cls, model: str | None = None, adapter: str | Path | None = "default", segment_len: int | None = None,
@@ -75,15 +88,28 @@ class InfiniPipeline:
             infini_model.quantization = "int8"
         return cls(InfiniReader(infini_model, tokenizer, use_memory=use_memory, segments_per_pass=segments_per_pass))
 
+    def provenance(self) -> dict:
+        """What made this pipeline's answers: recorded on every eval result row (eval.runner)."""
+        model = self.reader.model
+        path = model.adapter_path
+        if path and not hasattr(self, "_adapter_sha256"):
+            self._adapter_sha256 = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        weights = model.quantization or str(next(model.lm.parameters()).dtype).removeprefix("torch.")
+        return {"adapter": Path(path).name if path else None, "adapter_sha256": getattr(self, "_adapter_sha256", None),
+                "rule": describe_memory(model.config), "segment_len": self.reader.segment_len,
+                "base_model": base_fingerprint(model.lm), "weights": weights}
+
     def ingest(self, text: str, progress: Progress | None = None, lock=None,
-               piece: int = 50_000) -> InfiniHandle:
-        """lock: held per piece only (the app's model lock), so others can use the model in between."""
+               piece: int = 50_000, segment_len: int | None = None) -> InfiniHandle:
+        """lock: held per piece only (the app's model lock), so others can use the model in between.
+        segment_len: this document's (None: the model's own); answers read it from the state."""
         started = time.perf_counter()
         total = max(len(text), 1)
-        state = self.reader.new_state()
+        reader = self.reader_for(segment_len)
+        state = reader.new_state()
         for start in range(0, len(text), piece):
             with lock or contextlib.nullcontext():
-                self.reader.feed(state, text[start:start + piece])
+                reader.feed(state, text[start:start + piece])
             if progress:
                 progress(min(1.0, (start + piece) / total), f"{state.extra.get('segments', 0)} segments written")
         return InfiniHandle(state, time.perf_counter() - started)
@@ -98,7 +124,7 @@ class InfiniPipeline:
 
     def answer(self, handle: InfiniHandle, question: str, max_new_tokens: int = 64, answer_prefix: str = "",
                **_) -> Generator[str, None, AnswerResult]:
-        stream = self.reader.stream_answer(handle.state, question, max_new_tokens, answer_prefix)
+        stream = self.reader_for(handle.state.segment_len).stream_answer(handle.state, question, max_new_tokens, answer_prefix)
         answer = yield from stream
         state = handle.state
         return AnswerResult(

@@ -106,8 +106,12 @@ def chat_turn(tokenizer) -> tuple[str, str]:
 class InfiniReader:
     """Ingests documents into MemoryStates and answers questions from them, greedily."""
 
-    def __init__(self, model: InfiniModel, tokenizer, use_memory: bool = True, segments_per_pass: int | None = None):
+    def __init__(self, model: InfiniModel, tokenizer, use_memory: bool = True, segments_per_pass: int | None = None,
+                 segment_len: int | None = None):
         self.model = model
+        # Readers with other segment lengths share one model (InfiniPipeline.reader_for): the length is the
+        # reader's, never written into the shared model's config.
+        self._segment_len = segment_len
         # Segments of a document per pass over the layers in ingestion (None: as many as PASS_TOKENS allows;
         # 1: segment by segment). The memory is the same either way, up to floating-point order.
         self.segments_per_pass = segments_per_pass
@@ -119,7 +123,7 @@ class InfiniReader:
 
     @property
     def segment_len(self) -> int:
-        return self.model.config.segment_len
+        return self._segment_len or self.model.config.segment_len
 
     @property
     def device(self):
@@ -174,7 +178,7 @@ class InfiniReader:
         while rows:
             W = min(self.window(len(rows)), min(counts[i] for i in rows) - done)
             ids = [states[i].tail[done * N:(done + W) * N] for i in rows]
-            memory = self.model.write_segments(torch.tensor(ids, device=device).view(len(rows), W, N), memory)
+            _, memory = self.model.write_segments(torch.tensor(ids, device=device).view(len(rows), W, N), memory)
             written += W * len(rows)
             done += W
             if progress:

@@ -41,6 +41,9 @@ DEFAULTS = {
     "dtype": "float32", "device": "cpu", "seed": 0, "checkpoint_every": 25,
     "init_adapter": None,  # start from a trained artifact (a second stage with longer samples)
     "grad_segments": None,  # back-propagate through the whole network for the last n memory segments only
+    # Memory segments per pass over the layers (InfiniModel.forward_segments): the same loss and gradients in
+    # wider products; 1 (one at a time) is how every artifact before it was trained.
+    "segments_per_pass": 1,
     # Variant (deltanet): loss += write_penalty * mean write strength, so that filler stops overwriting needles.
     "write_penalty": 0.0,
     "memory_layers": None,  # which layers get memory (None: all, the paper's layer everywhere)
@@ -149,7 +152,7 @@ def draw_batch(maker: SampleMaker, recipe: dict, rng: random.Random, progress: f
 
 
 def batch_loss(model: InfiniModel, memory_ids, final_ids, targets, S: int, grad_segments: int | None = None,
-               owner: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+               owner: torch.Tensor | None = None, segments_per_pass: int = 1) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Answer loss and the mean write strength of the memory segments (None: nothing written, or not deltanet).
 
     memory_ids (B, S * N); final_ids, targets (F, T); owner (F,) the memory row each final segment
@@ -160,7 +163,8 @@ def batch_loss(model: InfiniModel, memory_ids, final_ids, targets, S: int, grad_
     segments = list(memory_ids.split(N, dim=1)) if S else []
     model.context.write_strengths = []
     try:
-        _, memory = model.forward_segments(segments, memory, checkpointed=True, grad_segments=grad_segments)
+        _, memory = model.forward_segments(segments, memory, checkpointed=True, grad_segments=grad_segments,
+                                           segments_per_pass=segments_per_pass)
         # Read and unset the list before backward, where checkpointed segments run their layers again.
         strengths = torch.stack(model.context.write_strengths).mean() if model.context.write_strengths else None
     finally:
@@ -297,7 +301,8 @@ def train(recipe: dict, out: Path, model_path: str | None = None, log_every: int
         scale = schedule(progress, recipe["warmup_fraction"])
         for group in optimizer.param_groups:
             group["lr"] = group["base_lr"] * scale
-        loss, strength = batch_loss(model, memory_ids, final_ids, targets, S, recipe["grad_segments"], owner)
+        loss, strength = batch_loss(model, memory_ids, final_ids, targets, S, recipe["grad_segments"], owner,
+                                    recipe["segments_per_pass"])
         total = loss if strength is None else loss + recipe["write_penalty"] * strength
         optimizer.zero_grad(set_to_none=True)
         total.backward()

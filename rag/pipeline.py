@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from eval.contract import AnswerResult, Progress
-from infini.loading import default_dtype, load_base_model
+from infini.loading import base_fingerprint, default_dtype, load_base_model
 
 from .chunking import ChunkSettings
 from .embeddings import MiniLMEmbeddings
@@ -41,10 +41,16 @@ class RagPipeline:
         lm, tokenizer = base or load_base_model(model, dtype=default_dtype(device), device=device)
         return cls(RagReader(lm, tokenizer), MiniLMEmbeddings(device=device), **kwargs)
 
-    def ingest(self, text: str, progress: Progress | None = None) -> RagHandle:
+    def provenance(self) -> dict:
+        """What made this pipeline's answers: recorded on every eval result row (eval.runner)."""
+        return {"embeddings": self.embeddings.name, **self.settings.as_dict(), "top_k": self.top_k,
+                "base_model": base_fingerprint(self.reader.lm)}
+
+    def ingest(self, text: str, progress: Progress | None = None, settings: ChunkSettings | None = None) -> RagHandle:
+        """settings: this document's chunking (None: the pipeline's); a per-request setting, nothing shared changes."""
         started = time.perf_counter()
         report = (lambda done, total: progress(done / total, f"embedded {done}/{total} chunks")) if progress else None
-        index = index_document(text, self.embeddings, self.settings, self.cache, report)
+        index = index_document(text, self.embeddings, settings or self.settings, self.cache, report)
         if progress:
             progress(1.0, "index ready" + (" (from cache)" if index.from_cache else ""))
         return RagHandle(index, 0.0 if index.from_cache else time.perf_counter() - started)

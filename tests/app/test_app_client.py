@@ -53,3 +53,19 @@ def test_two_users_see_their_own_documents(app_url, tmp_path):
     second.predict(handle_file(passkey_file(tmp_path, "22222", "b.txt")), api_name="/load_file")
     assert "22222" in ask(second, PASSKEY_QUESTION)[2]
     assert "11111" in ask(first, PASSKEY_QUESTION)[2]
+
+
+def test_two_users_with_two_segment_lengths_both_succeed(app_url, tmp_path):
+    """User A processes a ~25K-token document at segment length 256 while user B asks about a short one
+    at 128: each setting travels with its own request, so neither user's state is refused or mixed up."""
+    first, second = Client(app_url, verbose=False), Client(app_url, verbose=False)
+    long_doc = tmp_path / "long.txt"
+    long_doc.write_text(passkey_document("73519", 600, 500))  # ~25K tokens
+    first.predict(handle_file(str(long_doc)), api_name="/load_file")
+    second.predict(handle_file(passkey_file(tmp_path, "46028", "short.txt")), api_name="/load_file")
+    processing = first.submit(3, 100, 256, 16, api_name="/process")
+    infini_b, stats_b, rag_b, _, _ = second.predict(PASSKEY_QUESTION, 3, 100, 128, 16, api_name="/ask")
+    assert "Processed" in processing.result()
+    infini_a, stats_a, rag_a, _, _ = first.predict(PASSKEY_QUESTION, 3, 100, 256, 16, api_name="/ask")
+    assert "46028" in rag_b and "73519" in rag_a
+    assert infini_a.strip() and infini_b.strip() and "memory state" in stats_a and "memory state" in stats_b

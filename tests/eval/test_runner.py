@@ -20,6 +20,8 @@ class CountingPipeline:
         return self.inner.ingest(text, progress)
 
     def __getattr__(self, name):  # ingest_many only where the wrapped pipeline has it (the runner checks)
+        if name == "provenance":
+            return self.inner.provenance
         if name != "ingest_many" or not hasattr(self.inner, name):
             raise AttributeError(name)
 
@@ -100,3 +102,28 @@ def test_batched_ingestion_gives_the_same_answers(pipelines, tokenizer, tmp_path
     assert {r["ingest_batch"] for r in three if r["pipeline"] == "rag"} == {1} and pipelines["rag"].ingested == 8
     assert "up to 3 at once" in write_report(tmp_path / "three").read_text()
     assert "at once" not in write_report(tmp_path / "one").read_text()
+
+
+def test_rows_say_what_made_them_and_reports_refuse_to_pool_other_set_ups(tiny_llama, tokenizer, tmp_path):
+    from eval.compare import compare_table
+    from infini.loading import base_fingerprint
+
+    def infini(segment_len):
+        return InfiniPipeline(InfiniReader(InfiniModel(copy.deepcopy(tiny_llama), InfiniConfig(segment_len=segment_len)), tokenizer))
+
+    out = tmp_path / "run"
+    run(generate_cases(tokenizer, ["passkey"], [300], [50.0], samples=2, seed=0), {"infini": infini(64)}, out, max_new_tokens=2)
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    made_by = rows[0]["provenance"]
+    assert all(row["provenance"] == made_by for row in rows)
+    assert made_by["segment_len"] == 64 and "Eq. 9" in made_by["rule"] and made_by["adapter"] is None
+    assert made_by["base_model"] == base_fingerprint(tiny_llama) and made_by["weights"] == "float32" and made_by["code"]
+    assert "segment_len `64`" in write_report(out).read_text()
+
+    # The same folder, resumed with another segment length: two set-ups in one run.
+    run(generate_cases(tokenizer, ["passkey"], [300], [50.0], samples=2, seed=1), {"infini": infini(32)}, out, max_new_tokens=2)
+    with pytest.raises(ValueError, match="2 different set-ups"):
+        write_report(out)
+    with pytest.raises(ValueError, match="different set-ups"):
+        compare_table([str(out), str(out)])
+    assert "segment_len `32`" in write_report(out, mixed_provenance=True).read_text()

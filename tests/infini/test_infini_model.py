@@ -289,3 +289,14 @@ def test_read_cap_makes_the_output_independent_of_a_loud_memorys_scale(tiny_llam
     assert uncapped > looser > 1.5 * capped
     with pytest.raises(ValueError, match="read_cap is a multiple"):
         convert(tiny_llama, read_cap=-1.0)
+
+
+def test_gate_values_with_layers_left_without_memory_stay_on_the_models_device(tiny_llama):
+    """Layers without memory show zeros, made where the gates are (a CUDA model must not stack a CPU row;
+    the meta device stands in for it here)."""
+    model = convert(tiny_llama, memory_layers=[1], gate_init=0.0)
+    gates = model.gate_values()
+    assert gates.shape == (3, 6) and (gates[0] == 0).all() and (gates[2] == 0).all()
+    torch.testing.assert_close(gates[1], torch.full((6,), 0.5))
+    model.lm.to("meta")
+    assert model.gate_values().device.type == "meta"

@@ -71,3 +71,34 @@ def test_scan_matches_a_loop_and_sequence_round_trip():
         torch.testing.assert_close(before[0][w::3], expected)
         expected = expected * 0.5 + writes[0][w::3]
     torch.testing.assert_close(final[0], expected)
+
+
+def _loss_and_grads(model, segments, per_pass, grad_segments, checkpointed):
+    model.zero_grad()
+    hiddens, _ = model.forward_segments(segments, model.empty_memory(2), checkpointed=checkpointed,
+                                        grad_segments=grad_segments, segments_per_pass=per_pass)
+    loss = sum(model.logits(h).float().logsumexp(-1).mean() for h in hiddens[-2:])
+    loss.backward()
+    return loss.detach(), {n: p.grad.clone() for n, p in model.lm.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("grad_segments", [None, 2])
+def test_training_through_windows_gives_the_same_loss_and_gradients(tiny_llama, grad_segments):
+    """forward_segments with several segments per pass (checkpointed or not, windows that split the
+    detached and the back-propagated segments) matches one segment per pass, gradients included."""
+    from infini.model import mark_trainable
+
+    model = InfiniModel(copy.deepcopy(tiny_llama), InfiniConfig(segment_len=16, gate_init=0.0, update_rule="deltanet", key_conv=3))
+    model.train()
+    mark_trainable(model.lm)
+    ids = torch.randint(0, 49152, (2, 7 * 16), generator=torch.Generator().manual_seed(3))
+    segments = list(ids.split(16, dim=1))
+    loss, grads = _loss_and_grads(model, segments, 1, grad_segments, checkpointed=True)
+    assert any("memory_beta" in n for n in grads) and any("memory_conv_k" in n for n in grads)
+    for per_pass, checkpointed in ((3, True), (4, False), (7, True)):
+        other_loss, other = _loss_and_grads(model, segments, per_pass, grad_segments, checkpointed)
+        torch.testing.assert_close(other_loss, loss, rtol=1e-5, atol=0)
+        assert other.keys() == grads.keys()
+        for name in grads:
+            scale = grads[name].abs().max().clamp_min(1e-12)
+            assert ((other[name] - grads[name]).abs().max() / scale).item() < 1e-3, (per_pass, name)

@@ -69,3 +69,29 @@ def test_committed_artifact_reads_a_needle_from_an_earlier_segment(smollm, artif
                                          answer_prefix=case.answer_prefix))
         answers[name] = score(case.metric, result.text, case.answers)
     assert answers == {"trained": 1.0, "untrained": 0.0}
+
+
+@pytest.mark.slow
+def test_segment_parallel_ingestion_gives_the_default_the_same_memory_and_answers(smollm):
+    """The shipped default on two 8K cases: ingested segment by segment and many segments per pass, every
+    layer's memory within 1e-4 relative error and the same greedy answers."""
+    from eval.runner import generate_cases
+
+    lm, tokenizer = smollm
+    pipeline = InfiniPipeline.load(adapter="default", base=(copy.deepcopy(lm), tokenizer))
+    reader = pipeline.reader
+    cases = [generate_cases(tokenizer, [task], [8000], [depth], samples=1, seed=seed)[0]
+             for task, depth, seed in (("passkey", 50.0, 0), ("niah_single", 25.0, 7))]
+    for case in cases:
+        states, answers = [], []
+        for per_pass in (1, None):
+            reader.segments_per_pass = per_pass
+            state = reader.ingest(case.document)
+            states.append(state)
+            answers.append("".join(reader.stream_answer(state, case.question, 32, case.answer_prefix)))
+        sequential, parallel = states
+        assert sequential.extra["segments"] >= 45
+        for seq, par in zip(sequential.memory, parallel.memory):
+            for a, b in zip(par, seq):
+                assert ((a - b).abs().max() / b.abs().max().clamp_min(1e-12)).item() < 1e-4
+        assert answers[0] == answers[1] and answers[0].strip()
