@@ -1,16 +1,41 @@
-"""python -m eval run ... | python -m eval report DIR | python -m eval compare DIR DIR ..."""
+"""python -m eval run ... | suite NAME | report DIR | compare DIR DIR ..."""
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 import os
 import sys
+from pathlib import Path
 
 from .options import add_case_options, cases_from_options, positive_int
 from .runner import run
 from .tasks import CasesFileError, load_cases
 
 PIPELINE_NAMES = ("infini", "infini_untrained", "infini_untrained_linear", "rag")
+SUITES_DIR = Path(__file__).resolve().parent / "suites"
+SUITE_KEYS = ("pipelines", "tasks", "lengths", "depths", "samples", "seed", "max_new_tokens")  # eval run's options
+
+
+def suite_run_argv(name: str, out: str | None, extra: list[str]) -> tuple[list[str], Path]:
+    """`eval run` arguments for a suite: its file's values, then the user's own options (which win)."""
+    path = Path(name) if name.endswith(".json") else SUITES_DIR / f"{name}.json"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in SUITES_DIR.glob("*.json")))
+        raise SystemExit(f"error: no suite {name!r} (known: {known}; or give a .json file of your own)")
+    try:
+        spec = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SystemExit(f"error: {path} is not valid JSON: {exc}") from None
+    unknown = sorted(set(spec) - set(SUITE_KEYS) - {"description"})
+    if unknown:
+        raise SystemExit(f"error: {path} has unknown key {unknown[0]!r}; expected some of {', '.join(SUITE_KEYS)}")
+    folder = Path(out or f"runs/suite-{path.stem}")
+    argv = ["run"]
+    for key in SUITE_KEYS:
+        if key in spec:
+            argv += [f"--{key.replace('_', '-')}", str(spec[key])]
+    return [*argv, "--out", str(folder), *extra], folder
 
 
 def make_pipelines(names: list[str], model: str | None, adapter: str | None, segment_len: int | None, device: str | None,
@@ -114,6 +139,10 @@ def main(argv=None) -> None:
                             "2,048 tokens hold; 1: one segment at a time). The same memory either way")
     run_p.add_argument("--cases", help="a JSON Lines file of your own cases (instead of --tasks)")
     run_p.add_argument("--out", required=True)
+    suite_p = sub.add_parser("suite", help="run a named suite (eval/suites/NAME.json, or your own JSON file), then write "
+                                          "its report and head-to-head table; other options go to eval run")
+    suite_p.add_argument("name")
+    suite_p.add_argument("--out", help="run folder (default runs/suite-NAME; resumable)")
     report_p = sub.add_parser("report", help="write report.md, scores.csv and plots from DIR/results.jsonl")
     report_p.add_argument("dir")
     report_p.add_argument("--mixed-provenance", action="store_true",
@@ -124,7 +153,19 @@ def main(argv=None) -> None:
     compare_p.add_argument("--by", default="task,length", help="result fields to group by, e.g. task,length,depth")
     compare_p.add_argument("--mixed-provenance", action="store_true",
                            help="let one run's folders come from different set-ups (refused by default)")
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "suite":
+        from .report import head_to_head, read_results, write_report
+
+        run_argv, folder = suite_run_argv(args.name, args.out, extra)
+        main(run_argv)
+        print(write_report(folder), file=sys.stderr)
+        table = head_to_head(read_results(folder))
+        (folder / "headline.md").write_text(table)
+        print(table, end="")
+        return
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
 
     if args.command == "compare":
         from .compare import compare_table

@@ -14,6 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from .provenance import check_pooling  # noqa: E402
+from .tasks import training_status  # noqa: E402
 from .provenance import summary as provenance_summary  # noqa: E402
 
 
@@ -30,12 +31,41 @@ def read_results(directory: Path) -> list[dict]:
 
 
 def mean_ci(scores: list[float]) -> tuple[float, float, float]:
-    """Mean and a 95% confidence interval (normal approximation, clipped to [0, 1])."""
-    mean = statistics.fmean(scores)
-    if len(scores) < 2:
+    """Mean and a 95% confidence interval: Wilson's for right/wrong scores (it stays honest at 0/n and n/n,
+    where the normal approximation collapses to a point), the normal approximation otherwise; within [0, 1]."""
+    mean, n = statistics.fmean(scores), len(scores)
+    if all(s in (0, 1) for s in scores):
+        z = 1.96
+        centre = (mean + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * math.sqrt(mean * (1 - mean) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        return mean, max(0.0, centre - half), min(1.0, centre + half)
+    if n < 2:
         return mean, 0.0, 1.0
-    half = 1.96 * statistics.stdev(scores) / math.sqrt(len(scores))
+    half = 1.96 * statistics.stdev(scores) / math.sqrt(n)
     return mean, max(0.0, mean - half), min(1.0, mean + half)
+
+
+def head_to_head(rows: list[dict]) -> str:
+    """Markdown: per task and length, each pipeline's score with its 95% interval side by side; then latency
+    and memory per pipeline and length. Tasks are marked seen in training or held out."""
+    pipelines = sorted({r["pipeline"] for r in rows})
+    lines = ["| task | training | length | " + " | ".join(pipelines) + " |", "|---|---|---|" + "---|" * len(pipelines)]
+    for (task, length), group in sorted(grouped(rows, "task", "length").items()):
+        cells = []
+        for pipeline in pipelines:
+            mine = [r["score"] for r in group if r["pipeline"] == pipeline]
+            if not mine:
+                cells.append("-")
+                continue
+            mean, low, high = mean_ci(mine)
+            cells.append(f"{mean:.2f} ({low:.2f}-{high:.2f}, n={len(mine)})")
+        lines.append(f"| {task} | {training_status(task)} | {length:,} | " + " | ".join(cells) + " |")
+    lines += ["", "| pipeline | length | mean ingest s | mean answer s | state/index bytes | peak RSS MB |", "|---|---|---|---|---|---|"]
+    for (pipeline, length), group in sorted(grouped(rows, "pipeline", "length").items()):
+        lines.append(f"| {pipeline} | {length:,} | {statistics.fmean(r['ingest_s'] for r in group):.1f} | "
+                     f"{statistics.fmean(r['answer_s'] for r in group):.2f} | {statistics.fmean(r['state_bytes'] for r in group):,.0f} | "
+                     f"{max(r['peak_rss_mb'] for r in group):,.0f} |")
+    return "\n".join(lines) + "\n"
 
 
 def grouped(rows: list[dict], *keys: str) -> dict[tuple, list[dict]]:
@@ -109,10 +139,10 @@ def write_report(directory: str | Path, mixed_provenance: bool = False) -> Path:
         writer.writerows(table)
 
     lines = ["# Evaluation report", "", f"{len(rows)} results from `results.jsonl`. Scores are means over samples "
-             "with 95% confidence intervals (normal approximation).", "", "What made them:", "",
+             "with 95% confidence intervals (Wilson for right/wrong scores, else normal approximation).", "", "What made them:", "",
              *provenance_summary(rows), "",
-             "| task | length | pipeline | n | score | 95% CI |", "|---|---|---|---|---|---|"]
-    lines += [f"| {t['task']} | {t['length']:,} | {t['pipeline']} | {t['n']} | {t['mean']:.2f} | "
+             "| task | training | length | pipeline | n | score | 95% CI |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {t['task']} | {training_status(t['task'])} | {t['length']:,} | {t['pipeline']} | {t['n']} | {t['mean']:.2f} | "
               f"{t['ci95_low']:.2f}-{t['ci95_high']:.2f} |" for t in table]
     lines += ["", "## By needle depth (the paper's Table 3 format: correct / cases)", ""]
     depths = sorted({r["depth"] for r in rows})

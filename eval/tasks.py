@@ -62,7 +62,7 @@ def random_number(rng: random.Random, digits: int) -> str:
 
 
 def has_adjacent_repeat(number: str) -> bool:
-    """1656671: yes (66, 77); 8294681: no. The memory misreads the first kind more often (bench/digit_misses.py)."""
+    """1656671: yes (66, 77); 8294681: no. The memory misreads the first kind more often (research/digit_misses.py)."""
     return any(a == b for a, b in zip(number, number[1:]))
 
 
@@ -257,6 +257,16 @@ def make_babi_qa2(count, length, depth, rng, haystack=None, case_id=""):
         depths.append(rng.uniform(0, 100))
     return needles_case(count, "babi_qa2", length, depth, rng, facts, depths, f"Where is the {thing}?", [place],
                         "babi", haystack, case_id)
+
+
+# Tasks whose formats (needle and question templates, word list, filler) the shipped default was trained on:
+# infini/train_data.py draws its passkey and needle samples from these generators. Reports mark them
+# "seen in training"; every other task is "held out", and only held-out tasks measure retrieval in general.
+SEEN_IN_TRAINING = frozenset({"passkey", "niah_single", "niah_multikey", "niah_multivalue", "niah_multiquery"})
+
+
+def training_status(task: str) -> str:
+    return "seen in training" if task in SEEN_IN_TRAINING else "held out"
 
 
 GENERATORS = {

@@ -18,7 +18,7 @@ from .model import InfiniConfig, InfiniModel, is_trainable_name
 TRAINED_DIR = Path(__file__).parent / "trained"
 # The committed artifact the pipelines load unless told otherwise (README, "The key-convolution chain's stage 9
 # is the default"; the chain's stage 8 before it, the lineage's stage 9 before that).
-DEFAULT_ADAPTER = TRAINED_DIR / "smollm2-135m-deltanet-keyconv-stage9-cpu.safetensors"
+DEFAULT_ADAPTER = TRAINED_DIR / "smollm2-135m-deltanet-keyconv4-cpu.safetensors"
 
 
 def adapter_option(value: str) -> str | None:
@@ -48,7 +48,7 @@ def write_artifact(path: str | os.PathLike, weights: dict[str, torch.Tensor], ca
 
 def write_derived_artifact(path: str | os.PathLike, weights: dict[str, torch.Tensor], card: dict, derived_from: str,
                            **infini) -> None:
-    """An artifact made from another by hand (bench/ ablations): the card's `infini` settings changed by
+    """An artifact made from another by hand (research/ ablations): the card's `infini` settings changed by
     `infini`, its origin named, and what was measured on the origin (eval, default) left out."""
     card = {**card, "infini": {**card["infini"], **infini}, "derived_from": derived_from}
     for key in ("eval", "default", "why_default", "why_not_default"):

@@ -89,7 +89,7 @@ def causal_conv(x: torch.Tensor, tail: torch.Tensor, weight: torch.Tensor) -> tu
     """Variant, not the paper's: a short causal convolution over time, per channel (DeltaNet's short conv).
 
     Why: the memory's keys and queries carry no position, so the two 6s of 1656671 write and read
-    alike (bench/digit_misses.py: numbers with a repeated adjacent digit are read 48% of the time from
+    alike (research/digit_misses.py: numbers with a repeated adjacent digit are read 48% of the time from
     earlier segments, others 84%). Mixing in the previous K-1 tokens' vectors makes each key an n-gram.
     Tap K-1 is the token's own vector: a weight that is 1 there and 0 elsewhere is the identity.
 
@@ -110,7 +110,7 @@ def next_token_pairs(keys: torch.Tensor, values: torch.Tensor, *per_key: torch.T
     "... is" finds the needle's "... is" and reads its first digit, that digit finds the second, and a
     repeated digit is told apart by what preceded it, which the hidden states carry. The unshifted
     memory must instead match a query for token t to the key of token t+1, a shifted match that stage 9
-    learned for most digits but not for the two 6s of 1656671 (bench/digit_misses.py). The segment's
+    learned for most digits but not for the two 6s of 1656671 (research/digit_misses.py). The segment's
     last key has no next value inside the segment and writes nothing (1 token in segment_len).
 
     keys (B, G, T, d), values (B, G, T, d), per_key tensors (B, G, T, ...) -> the same with T - 1 tokens
@@ -175,7 +175,7 @@ class SegmentContext:
     # Training (recipe key write_penalty): when a list, every deltanet write appends its mean write
     # strength here, so the loss can charge for what is written (see deltanet_update).
     write_strengths: list | None = None
-    # Measurement (bench/query_gates.py): when a list, every memory layer appends its gates (B, Hq, T) here.
+    # Measurement (research/query_gates.py): when a list, every memory layer appends its gates (B, Hq, T) here.
     gate_log: list | None = None
     memory_out: list = field(default_factory=list)
     # Generation: per layer (k_rot, v) of earlier tokens of this segment, and with key_conv the query tail
@@ -215,12 +215,12 @@ def cap_to(memory_attn: torch.Tensor, local_attn: torch.Tensor, limit: float = 1
     """Variant, not the paper's: scale each head's memory read down to `limit` times the local read's
     RMS, never up.
 
-    Why: the memory's norm keeps growing as more text is written (bench/memory_drift.py), so at
+    Why: the memory's norm keeps growing as more text is written (research/memory_drift.py), so at
     lengths beyond training the read is louder than anything the next layers saw, and it garbles
     even answers that sit in the local segment. A weak read (nothing stored along the query)
     stays weak; only a loud one is brought back to the head's usual scale. A limit above 1 leaves
     room for a memory that trained with a read louder than the local one to make up for a small gate
-    (bench/read_loudness.py: the key-convolution chain's reads were 1.59x the local read's RMS).
+    (research/read_loudness.py: the key-convolution chain's reads were 1.59x the local read's RMS).
 
     memory_attn, local_attn (B, Hq, T, d) -> (B, Hq, T, d)
     """

@@ -114,7 +114,7 @@ class InfiniModel(nn.Module):
     def gate_values(self) -> torch.Tensor:
         """(layers, query heads) sigmoid(beta): the share of each head's output read from memory (0: no memory).
 
-        With query_gate, the share where the token term x_t W_g is zero (bench/query_gates.py measures it per token).
+        With query_gate, the share where the token term x_t W_g is zero (research/query_gates.py measures it per token).
         """
         device = self.lm.get_input_embeddings().weight.device  # layers without memory: zeros beside the others' gates
         return torch.stack([

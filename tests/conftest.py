@@ -38,12 +38,12 @@ def language_reference():
 
 @pytest.fixture(scope="session")
 def bench_script():
-    """Loads a script of bench/ (not a package) as a module: bench_script("shift_taps")."""
+    """Loads a script of research/ (not a package) as a module: bench_script("shift_taps")."""
     import importlib.util
     from pathlib import Path
 
     def load(name: str):
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "bench" / f"{name}.py")
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "research" / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         return module

@@ -44,3 +44,56 @@ def test_dtype_option_sets_the_base_weights_and_the_memory_stays_float32(tmp_pat
     assert model.lm.model.embed_tokens.weight.dtype == expected
     M, z = model.empty_memory(1)[0]
     assert M.dtype == z.dtype == torch.float32
+
+
+def test_int8_quantises_the_infini_linear_layers_and_marks_its_states(tmp_path, tiny_llama, tokenizer):
+    tiny_llama.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    pipelines, _ = make_pipelines(["infini_untrained"], str(tmp_path), None, 16, "cpu", dtype="int8")
+    model = pipelines["infini_untrained"].reader.model
+    attention = model.attention_layers()[0]
+    assert not isinstance(attention.q_proj, torch.nn.Linear) and not isinstance(model.lm.model.layers[0].mlp.up_proj, torch.nn.Linear)
+    assert model.quantization == "int8" and pipelines["infini_untrained"].provenance()["weights"] == "int8"
+    plain, _ = make_pipelines(["infini_untrained"], str(tmp_path), None, 16, "cpu")
+    assert plain["infini_untrained"].reader.model.fingerprint() != model.fingerprint()  # an int8 state is not a float one
+
+
+def test_a_suite_is_eval_run_with_its_files_values_then_a_head_to_head_table(tmp_path, monkeypatch, tiny_llama, tokenizer, capsys):
+    """`eval suite FILE`: the file's tasks, lengths, depths, samples and seed, the user's options on top
+    (--seed here), then report.md and headline.md with each task marked seen in training or held out."""
+    import copy
+    import json
+
+    import eval.__main__ as cli
+    from infini import InfiniConfig, InfiniModel, InfiniReader
+    from infini.pipeline import InfiniPipeline
+
+    loaded = {}
+
+    def tiny_pipelines(names, *args, **kwargs):
+        loaded["names"] = names
+        return {"infini": InfiniPipeline(InfiniReader(InfiniModel(copy.deepcopy(tiny_llama), InfiniConfig(segment_len=64)), tokenizer))}, tokenizer
+
+    monkeypatch.setattr(cli, "make_pipelines", tiny_pipelines)
+    suite = tmp_path / "mine.json"
+    suite.write_text(json.dumps({"description": "two tasks", "pipelines": "infini", "tasks": "passkey,babi_qa1",
+                                 "lengths": "300", "depths": "50", "samples": 2, "seed": 0, "max_new_tokens": 2}))
+    main(["suite", str(suite), "--out", str(tmp_path / "run"), "--seed", "4"])
+    rows = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
+    assert loaded["names"] == ["infini"] and len(rows) == 4 and all(r["id"].endswith(("s4-0", "s4-1")) for r in rows)
+    table = (tmp_path / "run" / "headline.md").read_text()
+    assert "| babi_qa1 | held out | 300 |" in table and "| passkey | seen in training | 300 |" in table
+    assert table in capsys.readouterr().out and (tmp_path / "run" / "report.md").exists()
+    suite.write_text(json.dumps({"tasks": "passkey", "colour": "red"}))
+    with pytest.raises(SystemExit, match="unknown key 'colour'"):
+        main(["suite", str(suite)])
+
+
+def test_wilson_interval_is_not_a_point_at_zero_or_all():
+    from eval.report import mean_ci
+
+    mean, low, high = mean_ci([0, 0, 0, 0])
+    assert mean == 0 and low == 0 and 0.45 < high < 0.5  # Wilson's 95% upper bound for 0/4 is 0.49
+    mean, low, high = mean_ci([1] * 10)
+    assert mean == 1 and 0.70 < low < 0.73 and high == 1  # 10/10: 0.72
+    assert mean_ci([0.5, 0.7])[0] == pytest.approx(0.6)  # F1-like scores: the normal approximation

@@ -60,7 +60,7 @@ def test_tiny_end_to_end_run_writes_results_and_report_and_resumes(pipelines, to
 
     report = write_report(out)
     text = report.read_text()
-    assert "| passkey | 400 | infini | 2 |" in text and "| niah_single | 400 | rag | 2 |" in text
+    assert "| passkey | seen in training | 400 | infini | 2 |" in text and "| niah_single | seen in training | 400 | rag | 2 |" in text
     by_depth = {r["depth"]: r["score"] for r in rows if r["task"] == "passkey" and r["pipeline"] == "infini"}
     assert f"| passkey | infini | 400 | {by_depth[0.0]:g}/1 | {by_depth[100.0]:g}/1 |" in text  # Table 3 format
     for name in ("scores.csv", "accuracy_by_length.png", "heatmap_passkey_infini.png", "heatmap_niah_single_rag.png"):

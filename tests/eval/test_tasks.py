@@ -71,7 +71,7 @@ def test_has_adjacent_repeat_finds_a_digit_that_follows_itself():
 
 
 def test_moved_needle_keeps_the_number_and_the_haystack(tokenizer, bench_script):
-    """bench/moved_needles.py: back at its own depth the document is the eval's, byte for byte; at
+    """research/moved_needles.py: back at its own depth the document is the eval's, byte for byte; at
     another depth the needle sits where insert_at_depth puts it and the rest of the text is unchanged."""
     from eval.runner import generate_cases
     from eval.tasks import NIAH_NEEDLE, insert_at_depth

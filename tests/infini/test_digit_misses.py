@@ -1,4 +1,4 @@
-"""bench/digit_misses.py: a miss that copies a neighbouring digit is told apart from other one-digit misses."""
+"""research/digit_misses.py: a miss that copies a neighbouring digit is told apart from other one-digit misses."""
 import pytest
 
 

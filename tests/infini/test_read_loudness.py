@@ -1,4 +1,4 @@
-"""bench/read_loudness.py's recorder: it must see every layer's read without changing what the model computes."""
+"""research/read_loudness.py's recorder: it must see every layer's read without changing what the model computes."""
 import copy
 
 import pytest

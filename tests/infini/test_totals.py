@@ -1,4 +1,4 @@
-"""bench/totals.py: earlier-segment and last-segment cases are counted apart, and a case in two folders once."""
+"""research/totals.py: earlier-segment and last-segment cases are counted apart, and a case in two folders once."""
 
 
 def row(case_id, task, length, depth, score):

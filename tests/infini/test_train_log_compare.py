@@ -1,4 +1,4 @@
-"""bench/train_log_compare.py: only steps logged by both runs with the same segment count are compared."""
+"""research/train_log_compare.py: only steps logged by both runs with the same segment count are compared."""
 HEADER = "step,segments,loss,write_strength\n"
 
 
