@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from infini.adapter import adapter_option
-from infini.loading import ModelLoadError
+from core.loading import ModelLoadError
 
 from .logic import Workbench
 from .ui import build

@@ -1,6 +1,6 @@
 """Everything the app does, outside the UI: reading uploads, processing, asking, pictures.
 
-The app holds two objects behind the shared contract (eval.contract.Pipeline) and a cache of
+The app holds two objects behind the shared contract (core.contract.Pipeline) and a cache of
 processed documents keyed by content hash. One lock guards the model: ingestion takes it per
 piece of text, so another user's question waits for at most one piece, not a whole document.
 """
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import html.parser
 import re
 import threading
 import time
@@ -22,85 +21,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from eval.contract import AnswerResult, Pipeline  # noqa: E402
+from core.contract import AnswerResult, Pipeline  # noqa: E402
+from core.documents import (  # noqa: E402, F401  (the page's helpers)
+    ACCEPTED, MAX_QUESTION_CHARS, MAX_UPLOAD_BYTES, InputError, check_question, read_document,
+)
 
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # 20 MB; about 5M tokens of plain text
-MAX_QUESTION_CHARS = 2000
-ACCEPTED = (".txt", ".md", ".html", ".htm", ".pdf")
 PIECE_CHARS = 8_000  # ingestion holds the model lock for one piece at a time
-
-
-class UserError(ValueError):
-    """A problem with what the user gave; the message is shown in the page as it is."""
-
-
-class _TextExtractor(html.parser.HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.parts, self._skip = [], 0
-
-    def handle_starttag(self, tag, attrs):
-        self._skip += tag in ("script", "style")
-
-    def handle_endtag(self, tag):
-        self._skip -= tag in ("script", "style") and self._skip > 0
-        if tag in ("p", "div", "br", "li", "h1", "h2", "h3", "h4", "tr"):
-            self.parts.append("\n")
-
-    def handle_data(self, data):
-        if not self._skip:
-            self.parts.append(data)
-
-
-def read_upload(path: str | Path) -> str:
-    """Text of an uploaded file, or a UserError saying why not."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in ACCEPTED:
-        raise UserError(f"Unsupported file type '{suffix or path.name}'. Upload one of: {', '.join(ACCEPTED)}.")
-    try:
-        size = path.stat().st_size
-        if size > MAX_UPLOAD_BYTES:
-            raise UserError(f"The file is {size / 1e6:.1f} MB; the limit is {MAX_UPLOAD_BYTES / 1e6:.0f} MB.")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UserError(f"The file could not be read: {exc.strerror or exc}.") from exc
-    if not data.strip():
-        raise UserError("The file is empty.")
-    if suffix == ".pdf":
-        return _pdf_text(path)
-    if b"\x00" in data[:8192]:
-        raise UserError("The file looks binary, not text. Upload a .txt, .md, .html or .pdf file.")
-    text = data.decode("utf-8", errors="replace")
-    if suffix in (".html", ".htm"):
-        extractor = _TextExtractor()
-        extractor.feed(text)
-        text = re.sub(r"\n\s*\n+", "\n\n", "".join(extractor.parts))
-    if not text.strip():
-        raise UserError("The file has no text in it.")
-    return text
-
-
-def _pdf_text(path: Path) -> str:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    try:
-        text = "\n\n".join(page.extract_text() or "" for page in PdfReader(str(path)).pages)
-    except (PdfReadError, ValueError, OSError) as exc:
-        raise UserError(f"The PDF could not be read: {exc}.") from exc
-    if not text.strip():
-        raise UserError("The PDF has no extractable text (a scan?). Upload a PDF with a text layer.")
-    return text
-
-
-def check_question(question: str | None) -> str:
-    question = (question or "").strip()
-    if not question:
-        raise UserError("Type a question first.")
-    if len(question) > MAX_QUESTION_CHARS:
-        raise UserError(f"The question has {len(question):,} characters; the limit is {MAX_QUESTION_CHARS:,}.")
-    return question
+UserError = InputError  # what the page shows as an error message
 
 
 def content_key(text: str) -> str:
@@ -142,7 +69,7 @@ class Workbench:
 
         adapter: the trained memory ("default": the committed artifact; None: the untrained conversion).
         """
-        from infini.loading import load_base_model
+        from core.loading import load_base_model
         from infini.pipeline import InfiniPipeline
         from rag.pipeline import RagPipeline
 

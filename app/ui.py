@@ -7,7 +7,7 @@ import gradio as gr
 
 from eval.tasks import TokenCounter, language_reference, make_passkey
 
-from .logic import Settings, UserError, Workbench, check_question, memory_figure, read_upload, sources_markdown, stats_markdown
+from .logic import Settings, UserError, Workbench, check_question, memory_figure, read_document, sources_markdown, stats_markdown
 
 # The 135M reader answers this wording reliably; "What is the pass key?" often gets a definition.
 PASSKEY_QUESTION = "Which number is the pass key?"
@@ -33,7 +33,7 @@ def build(workbench: Workbench) -> gr.Blocks:
         if path is None:
             return {"text": default_text, "name": "default", "processed": None}, default_label
         try:
-            text = read_upload(path)
+            text = read_document(path)
         except UserError as exc:
             raise gr.Error(str(exc)) from None
         name = path.split("/")[-1]

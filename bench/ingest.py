@@ -30,7 +30,7 @@ import torch  # noqa: E402
 from eval.runner import parse_length  # noqa: E402
 from eval.tasks import language_reference  # noqa: E402
 from infini.adapter import adapter_option  # noqa: E402
-from infini.loading import load_base_model  # noqa: E402
+from core.loading import load_base_model  # noqa: E402
 from infini.memory_state import MemoryState  # noqa: E402
 from infini.pipeline import InfiniPipeline  # noqa: E402
 

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eval.runner import parse_length  # noqa: E402
 from eval.tasks import language_reference  # noqa: E402
-from infini.loading import load_tokenizer  # noqa: E402
+from core.loading import load_tokenizer  # noqa: E402
 from rag.chunking import ChunkSettings  # noqa: E402
 from rag.embeddings import MiniLMEmbeddings  # noqa: E402
 from rag.index import IndexCache, index_document  # noqa: E402

@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from eval.contract import collect  # noqa: E402
+from core.contract import collect  # noqa: E402
 from eval.runner import generate_cases, parse_length  # noqa: E402
 from eval.scorers import score  # noqa: E402
 from rag.chunking import ChunkSettings  # noqa: E402

@@ -49,7 +49,7 @@ def make_pipelines(names: list[str], model: str | None, adapter: str | None, seg
     """
     import torch
 
-    from infini.loading import default_dtype, load_base_model, quantize_int8
+    from core.loading import default_dtype, load_base_model, quantize_int8
     from infini.model import InfiniConfig, InfiniModel
     from infini.pipeline import InfiniPipeline
     from infini.stream import InfiniReader

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .contract import Pipeline, collect
+from core.contract import Pipeline, collect
 from .provenance import code_version, of_pipeline
 from .scorers import score
 from .tasks import GENERATORS, Case, TokenCounter

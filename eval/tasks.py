@@ -8,7 +8,8 @@ from __future__ import annotations
 import random
 import string
 from dataclasses import dataclass, field
-from functools import lru_cache
+
+from core.documents import language_reference  # noqa: F401  (the default haystack)
 
 PASSKEY_PREAMBLE = (
     "There is an important info hidden inside a lot of irrelevant text. Find it and memorize them. "
@@ -43,14 +44,6 @@ class Case:
     depth: float = 0.0  # needle position, percent of the document
     answer_prefix: str = ""  # text the reply starts with (the model continues it)
     meta: dict = field(default_factory=dict)
-
-
-@lru_cache(maxsize=1)
-def language_reference() -> str:
-    """Python's Language Reference (pydoc_data.topics, ~465K characters), shipped with every Python."""
-    from pydoc_data.topics import topics
-
-    return "\n\n".join(topics[key] for key in sorted(topics))
 
 
 def random_key(rng: random.Random) -> str:

@@ -7,23 +7,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .loading import ModelLoadError
+from core.documents import InputError, check_question, read_document
+from core.loading import ModelLoadError
+
 from .memory_state import MemoryState, StateFileError
-
-MAX_QUESTION_CHARS = 4000
-
-
-def read_document(path: str) -> str:
-    file = Path(path)
-    if not file.is_file():
-        raise SystemExit(f"error: no such file: {path}")
-    data = file.read_bytes()
-    if not data.strip():
-        raise SystemExit(f"error: {path} is empty")
-    if b"\x00" in data[:8192]:
-        raise SystemExit(f"error: {path} looks binary; give a text file")
-    return data.decode("utf-8", errors="replace")
-
 
 def load_pipeline(args):
     from .adapter import adapter_option
@@ -48,9 +35,7 @@ def ingest(args) -> None:
 
 
 def ask(args) -> None:
-    question = args.question.strip()
-    if not question or len(question) > MAX_QUESTION_CHARS:
-        raise SystemExit(f"error: the question must be 1 to {MAX_QUESTION_CHARS} characters")
+    question = check_question(args.question)
     pipeline = load_pipeline(args)
     state = MemoryState.load(args.state, expected_fingerprint=pipeline.reader.fingerprint())
     stream = pipeline.reader.stream_answer(state, question, args.max_new_tokens)
@@ -61,7 +46,7 @@ def ask(args) -> None:
 
 def demo(args) -> None:
     """Ingest the Language Reference and answer one question about it."""
-    from eval.tasks import language_reference
+    from core.documents import language_reference
 
     pipeline = load_pipeline(args)
     text = language_reference()[: args.chars]
@@ -93,7 +78,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     try:
         {"ingest": ingest, "ask": ask, "demo": demo}[args.command](args)
-    except (ModelLoadError, StateFileError) as exc:
+    except (ModelLoadError, StateFileError, InputError) as exc:
         raise SystemExit(f"error: {exc}") from None
 
 

@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from .attention import InfiniAttention, SegmentContext
-from .loading import base_fingerprint  # noqa: F401  (re-exported: its users import it from here)
+from core.loading import base_fingerprint  # noqa: F401  (re-exported: its users import it from here)
 
 Memory = list  # per layer: (M (B, G, d, d), z (B, G, d)) float32, with key_conv + (q_tail, k_tail) (attention.causal_conv)
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from .adapter import DEFAULT_ADAPTER, adapter_option, read_card
-from .loading import default_dtype, load_base_model
+from core.loading import default_dtype, load_base_model
 from .model import InfiniConfig, InfiniModel
 from .pipeline import build_infini_model
 from .train_data import split_reference

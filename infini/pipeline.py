@@ -1,4 +1,4 @@
-"""The Infini-attention pipeline behind the shared contract (eval.contract.Pipeline)."""
+"""The Infini-attention pipeline behind the shared contract (core.contract.Pipeline)."""
 from __future__ import annotations
 
 import contextlib
@@ -11,10 +11,10 @@ from pathlib import Path
 
 import torch
 
-from eval.contract import AnswerResult, Progress
+from core.contract import AnswerResult, Progress
 
 from .adapter import DEFAULT_ADAPTER, load_adapter, read_card
-from .loading import default_dtype, load_base_model, quantize_int8
+from core.loading import default_dtype, load_base_model, quantize_int8
 from .memory_state import MemoryState
 from .model import InfiniConfig, InfiniModel, base_fingerprint, describe_memory
 from .stream import InfiniReader

@@ -25,7 +25,7 @@ from safetensors.torch import load_file, save_file
 
 from .adapter import add_lora, load_trained_weights, read_card, save_adapter, trainable_state
 from .gates import head_kinds
-from .loading import load_base_model
+from core.loading import load_base_model
 from .model import InfiniConfig, InfiniModel, base_fingerprint, mark_trainable
 from .stream import InfiniReader
 from .train_data import IGNORE, SampleMaker, collate

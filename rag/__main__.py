@@ -5,8 +5,8 @@ import argparse
 
 from tqdm import tqdm
 
-from infini.__main__ import MAX_QUESTION_CHARS, read_document
-from infini.loading import ModelLoadError
+from core.documents import InputError, check_question, read_document
+from core.loading import ModelLoadError
 
 from .chunking import ChunkSettings
 from .pipeline import DEFAULT_TOP_K, RagPipeline
@@ -31,9 +31,12 @@ def main(argv=None) -> None:
     p.add_argument("--top-k", type=int, default=DEFAULT_TOP_K)
     p.add_argument("--max-new-tokens", type=int, default=64)
     args = parser.parse_args(argv)
-    text = read_document(args.file)
-    if args.command == "ask" and not 0 < len(args.question.strip()) <= MAX_QUESTION_CHARS:
-        raise SystemExit(f"error: the question must be 1 to {MAX_QUESTION_CHARS} characters")
+    try:
+        text = read_document(args.file)
+        if args.command == "ask":
+            args.question = check_question(args.question)
+    except InputError as exc:
+        raise SystemExit(f"error: {exc}") from None
     try:
         pipeline = RagPipeline.load(args.model, settings=ChunkSettings(args.chunk_tokens, args.overlap_tokens))
     except (ModelLoadError, RuntimeError) as exc:

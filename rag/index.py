@@ -19,7 +19,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from infini.loading import cache_root
+from core.loading import cache_root
 
 from .chunking import Chunk, ChunkSettings, split_document
 

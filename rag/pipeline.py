@@ -1,4 +1,4 @@
-"""The retrieval pipeline behind the shared contract (eval.contract.Pipeline)."""
+"""The retrieval pipeline behind the shared contract (core.contract.Pipeline)."""
 from __future__ import annotations
 
 import time
@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import torch
 
-from eval.contract import AnswerResult, Progress
-from infini.loading import base_fingerprint, default_dtype, load_base_model
+from core.contract import AnswerResult, Progress
+from core.loading import base_fingerprint, default_dtype, load_base_model
 
 from .chunking import ChunkSettings
 from .embeddings import MiniLMEmbeddings

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import torch
 from langchain_core.documents import Document
 
-from infini.stream import Answer, greedy_pieces
+from core.decoding import Answer, greedy_pieces
 
 # Worded after a small trial (3/5 passkey and needle cases against 1/5 for two other wordings).
 INSTRUCTION = ("Read the excerpts from a document, then answer the question with the exact words or numbers "

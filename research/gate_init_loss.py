@@ -21,7 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from infini.loading import load_base_model  # noqa: E402
+from core.loading import load_base_model  # noqa: E402
 from infini.model import InfiniConfig, InfiniModel  # noqa: E402
 from infini.perplexity import held_out_pairs, mean_nll  # noqa: E402
 

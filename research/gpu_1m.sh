@@ -19,7 +19,7 @@ left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
 export OMP_NUM_THREADS=4 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 ADAPTER=${ADAPTER:-default}  # eval run and ingest_batch.py resolve 'default' through infini/adapter.py
 stamp "convert the model into the cache once"
-$PY -c "import sys; from infini.loading import load_base_model; load_base_model(sys.argv[1])" "$MODEL" >> "$OUT/log.txt" 2>&1 \
+$PY -c "import sys; from core.loading import load_base_model; load_base_model(sys.argv[1])" "$MODEL" >> "$OUT/log.txt" 2>&1 \
   || { stamp "model conversion failed"; exit 1; }
 stamp "batched ingestion bench"
 timeout 90 $PY research/ingest_batch.py --model "$MODEL" --device "$DEVICE" --adapter "$ADAPTER" --documents "${BATCH:-8}" \

@@ -43,7 +43,7 @@ cases() {  # cases PREFIX ADAPTER SECONDS
 }
 
 stamp "convert the model into the cache once"
-$PY -c "import sys; from infini.loading import load_base_model; load_base_model(sys.argv[1])" "$MODEL" >> "$OUT/log.txt" 2>&1 \
+$PY -c "import sys; from core.loading import load_base_model; load_base_model(sys.argv[1])" "$MODEL" >> "$OUT/log.txt" 2>&1 \
   || { stamp "model conversion failed"; exit 1; }
 nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv >> "$OUT/log.txt"
 

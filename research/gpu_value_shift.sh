@@ -15,7 +15,7 @@ stamp() { echo "[$(( $(date +%s) - T0 ))s] $*" | tee -a "$OUT/log.txt"; }
 export OMP_NUM_THREADS=4 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 RECIPE=infini/recipes/cuda-deltanet-value-shift.json
 stamp "convert the model into the cache once (the two trainings would race to write it)"
-$PY -c "import sys; from infini.loading import load_base_model; load_base_model(sys.argv[1])" "$MODEL" >> "$OUT/log.txt" 2>&1 \
+$PY -c "import sys; from core.loading import load_base_model; load_base_model(sys.argv[1])" "$MODEL" >> "$OUT/log.txt" 2>&1 \
   || { stamp "model conversion failed"; exit 1; }
 stamp "train both from the conversion"
 for name in shift plain; do

@@ -19,7 +19,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eval.tasks import TokenCounter, make_passkey  # noqa: E402
-from infini.loading import load_base_model  # noqa: E402
+from core.loading import load_base_model  # noqa: E402
 from infini.pipeline import build_infini_model  # noqa: E402
 
 

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from eval.runner import generate_cases, parse_length  # noqa: E402
 from eval.tasks import NIAH_NEEDLE, insert_at_depth  # noqa: E402
-from infini.loading import load_tokenizer  # noqa: E402
+from core.loading import load_tokenizer  # noqa: E402
 
 
 def moved(document: str, needle: str, depth: float) -> str:

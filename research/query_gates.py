@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eval.runner import parse_length  # noqa: E402
 from eval.tasks import TokenCounter, make_passkey  # noqa: E402
-from infini.loading import load_base_model  # noqa: E402
+from core.loading import load_base_model  # noqa: E402
 from infini.perplexity import held_out_pairs  # noqa: E402
 from infini.pipeline import build_infini_model  # noqa: E402
 from infini.stream import InfiniReader  # noqa: E402

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import infini.attention as attention  # noqa: E402
 from eval.tasks import PASSKEY_ANSWER_PREFIX, PASSKEY_QUESTION, TokenCounter, make_passkey  # noqa: E402
-from infini.loading import load_base_model  # noqa: E402
+from core.loading import load_base_model  # noqa: E402
 from infini.pipeline import build_infini_model  # noqa: E402
 from infini.stream import InfiniReader  # noqa: E402
 

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from eval.runner import parse_length  # noqa: E402
 from eval.tasks import NIAH_NEEDLE, PASSKEY_NEEDLE, TokenCounter, make_niah_single, make_passkey  # noqa: E402
 from infini.attention import project, unit  # noqa: E402
-from infini.loading import load_base_model  # noqa: E402
+from core.loading import load_base_model  # noqa: E402
 from infini.pipeline import build_infini_model  # noqa: E402
 
 TASKS = {"passkey": make_passkey, "niah_single": make_niah_single}

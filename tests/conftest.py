@@ -17,14 +17,14 @@ def tiny_llama():
 
 @pytest.fixture(scope="session")
 def tokenizer():
-    from infini.loading import load_tokenizer
+    from core.loading import load_tokenizer
 
     return load_tokenizer()
 
 
 @pytest.fixture(scope="session")
 def smollm():
-    from infini.loading import load_base_model
+    from core.loading import load_base_model
 
     return load_base_model()
 

@@ -106,7 +106,7 @@ def test_batched_ingestion_gives_the_same_answers(pipelines, tokenizer, tmp_path
 
 def test_rows_say_what_made_them_and_reports_refuse_to_pool_other_set_ups(tiny_llama, tokenizer, tmp_path):
     from eval.compare import compare_table
-    from infini.loading import base_fingerprint
+    from core.loading import base_fingerprint
 
     def infini(segment_len):
         return InfiniPipeline(InfiniReader(InfiniModel(copy.deepcopy(tiny_llama), InfiniConfig(segment_len=segment_len)), tokenizer))

@@ -3,7 +3,7 @@ import copy
 import pytest
 import torch
 
-from eval.contract import collect
+from core.contract import collect
 from infini import InfiniConfig, InfiniModel, InfiniReader, MemoryState, StateFileError
 from infini.attention import sigma
 from infini.model import mark_trainable

@@ -4,7 +4,7 @@ import copy
 import pytest
 import torch
 
-from eval.contract import collect
+from core.contract import collect
 from infini.pipeline import InfiniPipeline
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from langchain_core.documents import Document
 
-from eval.contract import collect
+from core.contract import collect
 from eval.tasks import TokenCounter, make_passkey
 from rag.chunking import ChunkSettings, split_document
 from rag.index import IndexCache, build_faiss, index_document

@@ -1,7 +1,7 @@
-"""read_upload and check_question: every bad input gets its own clear message."""
+"""read_document and check_question (the CLIs and the app share them): every bad input gets its own clear message."""
 import pytest
 
-from app.logic import MAX_UPLOAD_BYTES, UserError, check_question, read_upload
+from core.documents import MAX_UPLOAD_BYTES, InputError as UserError, check_question, read_document as read_upload
 
 
 def test_text_markdown_and_html_are_read(tmp_path):
