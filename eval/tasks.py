@@ -10,27 +10,10 @@ import string
 from dataclasses import dataclass, field
 
 from core.documents import language_reference  # noqa: F401  (the default haystack)
-
-PASSKEY_PREAMBLE = (
-    "There is an important info hidden inside a lot of irrelevant text. Find it and memorize them. "
-    "I will quiz you about the important information there."
+from core.formats import (  # noqa: F401  (the task formats, shared with today's training data)
+    KEY_WORDS, NIAH_NEEDLE, NIAH_QUESTION, PASSKEY_ANSWER_PREFIX, PASSKEY_FILLER, PASSKEY_NEEDLE, PASSKEY_PREAMBLE,
+    PASSKEY_QUESTION, has_adjacent_repeat, random_key, random_number,
 )
-PASSKEY_FILLER = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again."
-PASSKEY_NEEDLE = "The pass key is {key}. Remember it. {key} is the pass key."
-PASSKEY_QUESTION = "What is the pass key?"
-PASSKEY_ANSWER_PREFIX = "The pass key is"  # the Landmark prompt ends with it; here it opens the reply
-
-NIAH_NEEDLE = "One of the special magic numbers for {key} is: {value}."
-NIAH_QUESTION = "What is the special magic number for {key} mentioned in the provided text?"
-
-KEY_WORDS = (
-    "amber", "brisk", "cobalt", "dusty", "eager", "fabled", "gentle", "hollow", "ivory", "jolly", "keen",
-    "lucky", "mellow", "nimble", "olive", "proud", "quiet", "rapid", "silent", "tidy", "urban", "vivid",
-    "witty", "young", "zesty", "anchor", "banjo", "candle", "dragon", "falcon", "garden", "harbor",
-    "island", "jacket", "kettle", "lantern", "meadow", "needle", "orchid", "pepper", "quartz", "ribbon",
-    "saddle", "tunnel", "violin", "walnut", "yarrow", "zephyr",
-)
-
 
 @dataclass
 class Case:
@@ -44,19 +27,6 @@ class Case:
     depth: float = 0.0  # needle position, percent of the document
     answer_prefix: str = ""  # text the reply starts with (the model continues it)
     meta: dict = field(default_factory=dict)
-
-
-def random_key(rng: random.Random) -> str:
-    return f"{rng.choice(KEY_WORDS)}-{rng.choice(KEY_WORDS)}"
-
-
-def random_number(rng: random.Random, digits: int) -> str:
-    return str(rng.randrange(10 ** (digits - 1), 10**digits))
-
-
-def has_adjacent_repeat(number: str) -> bool:
-    """1656671: yes (66, 77); 8294681: no. The memory misreads the first kind more often (research/digit_misses.py)."""
-    return any(a == b for a, b in zip(number, number[1:]))
 
 
 def passkey_document(key: str, blocks_before: int, blocks_after: int) -> str:

@@ -3,7 +3,7 @@
 A sample is a document written to memory in S full segments, then a final segment holding the
 document's tail, the question (with the chat turn's end and the assistant's opening) and the
 answer, the only tokens with a loss. The same layout as InfiniReader at answer time. Formats come
-from eval.tasks, so training and evaluation ask the same way.
+from core.formats, which the eval's passkey and niah tasks use too: those tasks are "seen in training".
 """
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-from eval.tasks import (
+from core.documents import language_reference
+from core.formats import (
     NIAH_NEEDLE, NIAH_QUESTION, PASSKEY_ANSWER_PREFIX, PASSKEY_FILLER, PASSKEY_NEEDLE, PASSKEY_PREAMBLE,
     PASSKEY_QUESTION,
-    has_adjacent_repeat, language_reference, random_key, random_number,
+    has_adjacent_repeat, random_key, random_number,
 )
 
 IGNORE = -100
