@@ -9,6 +9,8 @@ import random
 import string
 from dataclasses import dataclass, field
 
+from . import facts
+
 from core.documents import language_reference  # noqa: F401  (the default haystack)
 from core.formats import (  # noqa: F401  (the task formats, shared with today's training data)
     KEY_WORDS, NIAH_NEEDLE, NIAH_QUESTION, PASSKEY_ANSWER_PREFIX, PASSKEY_FILLER, PASSKEY_NEEDLE, PASSKEY_PREAMBLE,
@@ -232,14 +234,48 @@ def training_status(task: str) -> str:
     return "seen in training" if task in SEEN_IN_TRAINING else "held out"
 
 
+FACTS_INSTRUCTION = " Answer briefly; if the text does not say, reply that it is not mentioned."
+
+
+def make_facts(count, length, depth, rng, haystack=None, case_id=""):
+    """One fact about an invented entity at `depth`, asked about in other words (eval/facts.py)."""
+    fact, question, answer = facts.one_fact(rng)
+    return needles_case(count, "facts", length, depth, rng, [fact], [depth], question + FACTS_INSTRUCTION,
+                        [answer], "phrase", haystack, case_id)
+
+
+def make_facts_2hop(count, length, depth, rng, haystack=None, case_id=""):
+    """A's link to B at `depth`, B's attribute elsewhere (at least a fifth of the document away)."""
+    needles, question, answer, bridge = facts.two_hop(rng)
+    other = rng.choice([d for d in (rng.uniform(0, 100) for _ in range(20)) if abs(d - depth) >= 20] or [100 - depth])
+    return needles_case(count, "facts_2hop", length, depth, rng, needles, [depth, other], question + FACTS_INSTRUCTION,
+                        [answer], "phrase", haystack, case_id, {"bridge": bridge})
+
+
+def make_facts_unanswerable(count, length, depth, rng, haystack=None, case_id=""):
+    """A fact about one entity; the question asks the same about another: the right reply says it is not there."""
+    fact, question = facts.unanswerable(rng)
+    return needles_case(count, "facts_unanswerable", length, depth, rng, [fact], [depth], question + FACTS_INSTRUCTION,
+                        [], "abstains", haystack, case_id)
+
+
+def make_facts_2hop_unanswerable(count, length, depth, rng, haystack=None, case_id=""):
+    needles, question = facts.two_hop_unanswerable(rng)
+    other = (depth + 50) % 100
+    return needles_case(count, "facts_2hop_unanswerable", length, depth, rng, needles, [depth, other],
+                        question + FACTS_INSTRUCTION, [], "abstains", haystack, case_id)
+
+
 GENERATORS = {
     "passkey": make_passkey, "niah_single": make_niah_single, "niah_multikey": make_niah_multikey,
     "niah_multivalue": make_niah_multivalue, "niah_multiquery": make_niah_multiquery,
     "variable_tracking": make_variable_tracking, "babi_qa1": make_babi_qa1, "babi_qa2": make_babi_qa2,
+    "facts": make_facts, "facts_2hop": make_facts_2hop, "facts_unanswerable": make_facts_unanswerable,
+    "facts_2hop_unanswerable": make_facts_2hop_unanswerable,
 }
 
 
-CASE_METRICS = ("f1", "em", "contains", "passkey", "rouge_l")
+CASE_METRICS = ("f1", "em", "contains", "passkey", "rouge_l", "phrase")
 
 
 class CasesFileError(ValueError):
