@@ -60,6 +60,9 @@ def head_to_head(rows: list[dict]) -> str:
             mean, low, high = mean_ci(mine)
             cells.append(f"{mean:.2f} ({low:.2f}-{high:.2f}, n={len(mine)})")
         lines.append(f"| {task} | {training_status(task)} | {length:,} | " + " | ".join(cells) + " |")
+    if any(r["task"].endswith("unanswerable") for r in rows):
+        lines += ["", "On the *_unanswerable tasks the score is the share of replies that say the document does not tell; "
+                      "one minus it is how often an answer was invented."]
     lines += ["", "| pipeline | length | mean ingest s | mean answer s | state/index bytes | peak RSS MB |", "|---|---|---|---|---|---|"]
     for (pipeline, length), group in sorted(grouped(rows, "pipeline", "length").items()):
         lines.append(f"| {pipeline} | {length:,} | {statistics.fmean(r['ingest_s'] for r in group):.1f} | "
