@@ -24,6 +24,7 @@ class AnswerResult:
     tokens_generated: int
     state_bytes: int  # bytes of the memory state or of the index
     sources: list[dict] = field(default_factory=list)  # RAG: text, score, rank, chunk id, start, end
+    skipped: str = ""  # why no answer was attempted (the full pipeline: "does not fit ..."); such rows carry no score
 
     @property
     def tokens_per_s(self) -> float:

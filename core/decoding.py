@@ -1,8 +1,9 @@
 """Greedy decoding shared by both pipelines: text pieces as they are generated, and the answer's timings."""
 from __future__ import annotations
 
+import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -60,3 +61,26 @@ class Answer:
     prompt_tokens: int
     time_to_first_token_s: float
     total_s: float
+
+
+def stop_ids_of(tokenizer) -> set[int]:
+    return {i for i in (tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>")) if i is not None}
+
+
+@torch.no_grad()
+def stream_plain(lm, tokenizer, prompt_ids: list[int], max_new_tokens: int) -> Iterator[str]:
+    """The unmodified model, greedy, with its own KV cache: yields text pieces, returns an Answer."""
+    started = time.perf_counter()
+    device = lm.device
+    # transformers renamed past_key_values to cache (5.2x); pass whichever this version takes.
+    cache_arg = "cache" if "cache" in inspect.signature(lm.forward).parameters else "past_key_values"
+    out = lm(input_ids=torch.tensor([prompt_ids], device=device), use_cache=True)
+
+    def advance(token_id: int) -> torch.Tensor:
+        nonlocal out
+        out = lm(input_ids=torch.tensor([[token_id]], device=device), use_cache=True, **{cache_arg: getattr(out, cache_arg)})
+        return out.logits[0, -1]
+
+    detokenizer, first_token_s = yield from greedy_pieces(
+        out.logits[0, -1], advance, tokenizer, stop_ids_of(tokenizer), max_new_tokens, started)
+    return Answer(detokenizer.text, len(detokenizer.ids), len(prompt_ids), first_token_s, time.perf_counter() - started)

@@ -12,7 +12,7 @@ from .options import add_case_options, cases_from_options, positive_int
 from .runner import run
 from .tasks import CasesFileError, load_cases
 
-PIPELINE_NAMES = ("infini", "infini_untrained", "infini_untrained_linear", "rag")
+PIPELINE_NAMES = ("infini", "infini_untrained", "infini_untrained_linear", "rag", "full")
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 SUITE_KEYS = ("pipelines", "tasks", "lengths", "depths", "samples", "seed", "max_new_tokens")  # eval run's options
 
@@ -77,6 +77,10 @@ def make_pipelines(names: list[str], model: str | None, adapter: str | None, seg
             pipeline = InfiniPipeline(InfiniReader(model, tokenizer, segments_per_pass=segments_per_pass))
             pipeline.name = name
             pipelines[name] = pipeline
+        elif name == "full":
+            from .full import FullContextPipeline
+
+            pipelines[name] = FullContextPipeline(copy.deepcopy(lm), tokenizer)
         else:
             from rag.pipeline import RagPipeline
 

@@ -53,9 +53,9 @@ def head_to_head(rows: list[dict]) -> str:
     for (task, length), group in sorted(grouped(rows, "task", "length").items()):
         cells = []
         for pipeline in pipelines:
-            mine = [r["score"] for r in group if r["pipeline"] == pipeline]
+            mine = [r["score"] for r in group if r["pipeline"] == pipeline and r.get("score") is not None]
             if not mine:
-                cells.append("-")
+                cells.append("does not fit" if any(r["pipeline"] == pipeline for r in group) else "-")
                 continue
             mean, low, high = mean_ci(mine)
             cells.append(f"{mean:.2f} ({low:.2f}-{high:.2f}, n={len(mine)})")
@@ -64,7 +64,7 @@ def head_to_head(rows: list[dict]) -> str:
         lines += ["", "On the *_unanswerable tasks the score is the share of replies that say the document does not tell; "
                       "one minus it is how often an answer was invented."]
     lines += ["", "| pipeline | length | mean ingest s | mean answer s | state/index bytes | peak RSS MB |", "|---|---|---|---|---|---|"]
-    for (pipeline, length), group in sorted(grouped(rows, "pipeline", "length").items()):
+    for (pipeline, length), group in sorted(grouped([r for r in rows if r.get("score") is not None], "pipeline", "length").items()):
         lines.append(f"| {pipeline} | {length:,} | {statistics.fmean(r['ingest_s'] for r in group):.1f} | "
                      f"{statistics.fmean(r['answer_s'] for r in group):.2f} | {statistics.fmean(r['state_bytes'] for r in group):,.0f} | "
                      f"{max(r['peak_rss_mb'] for r in group):,.0f} |")
@@ -131,6 +131,10 @@ def write_report(directory: str | Path, mixed_provenance: bool = False) -> Path:
     rows = read_results(directory)
     if not mixed_provenance:
         check_pooling(rows, str(directory / "results.jsonl"))
+    skipped = [r for r in rows if r.get("score") is None]  # the full pipeline past its window: no score
+    rows = [r for r in rows if r.get("score") is not None]
+    if not rows:
+        raise ValueError(f"{directory / 'results.jsonl'} holds no scored results")
     table = []
     for (task, length, pipeline), group in grouped(rows, "task", "length", "pipeline").items():
         mean, low, high = mean_ci([r["score"] for r in group])
@@ -147,6 +151,8 @@ def write_report(directory: str | Path, mixed_provenance: bool = False) -> Path:
              "| task | training | length | pipeline | n | score | 95% CI |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {t['task']} | {training_status(t['task'])} | {t['length']:,} | {t['pipeline']} | {t['n']} | {t['mean']:.2f} | "
               f"{t['ci95_low']:.2f}-{t['ci95_high']:.2f} |" for t in table]
+    for (task, length, pipeline), group in grouped(skipped, "task", "length", "pipeline").items():
+        lines.append(f"| {task} | {training_status(task)} | {length:,} | {pipeline} | {len(group)} | does not fit | - |")
     lines += ["", "## By needle depth (the paper's Table 3 format: correct / cases)", ""]
     depths = sorted({r["depth"] for r in rows})
     lines += ["| task | pipeline | length | " + " | ".join(f"depth {d:g}%" for d in depths) + " |",

@@ -20,7 +20,7 @@ from .scorers import score
 from .tasks import GENERATORS, Case, TokenCounter
 
 RESULT_FIELDS = ("id", "task", "length", "depth", "pipeline", "question", "answers", "prediction", "score",
-                 "ingest_s", "ingest_batch", "answer_s", "tokens", "state_bytes", "peak_rss_mb", "provenance")
+                 "ingest_s", "ingest_batch", "answer_s", "tokens", "state_bytes", "peak_rss_mb", "provenance", "skipped")
 
 
 def parse_length(text: str) -> int:
@@ -106,11 +106,12 @@ def run(cases: list[Case], pipelines: dict[str, Pipeline], out_dir: str | Path, 
                     row = {
                         "id": case.id, "task": case.task, "length": case.length, "depth": case.depth,
                         "pipeline": name, "question": case.question, "answers": case.answers,
-                        "prediction": answer.text, "score": score(case.metric, answer.text, case.answers),
+                        "prediction": answer.text,
+                        "score": None if answer.skipped else score(case.metric, answer.text, case.answers),
                         "ingest_s": round(answer.ingest_s, 3), "ingest_batch": batch, "answer_s": round(answer.total_s, 3),
                         "tokens": answer.tokens_processed, "state_bytes": answer.state_bytes,
                         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-                        "provenance": made_by[name],
+                        "provenance": made_by[name], "skipped": answer.skipped,
                     }
                     results.write(json.dumps(row) + "\n")
                     results.flush()
