@@ -104,8 +104,11 @@ class InfiniModel(nn.Module):
         tails: the document's first tokens are convolved with zero padding."""
         device = device or self.lm.device
         B, G, d, K = batch_size, self.num_kv_heads, self.head_dim, self.config.key_conv
-        tails = (torch.zeros(B, self.num_heads, K - 1, d, device=device), torch.zeros(B, G, K - 1, d, device=device)) if K else ()
-        return [(torch.zeros(B, G, d, d, device=device), torch.zeros(B, G, d, device=device), *tails)
+
+        def tails():  # fresh tensors per layer: a state saved before any write must not share storage
+            return (torch.zeros(B, self.num_heads, K - 1, d, device=device), torch.zeros(B, G, K - 1, d, device=device)) if K else ()
+
+        return [(torch.zeros(B, G, d, d, device=device), torch.zeros(B, G, d, device=device), *tails())
                 for _ in range(self.num_layers)]
 
     def attention_layers(self) -> list[InfiniAttention]:

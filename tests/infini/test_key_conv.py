@@ -158,3 +158,13 @@ def test_fixed_shift_artifact_puts_its_taps_in_every_layer_and_zero_shift_is_the
             torch.testing.assert_close(got, expected)
         else:
             assert (got - expected).abs().max() > 1e-3
+
+
+def test_a_state_saved_before_any_segment_is_written_round_trips(tiny_llama, tokenizer, tmp_path):
+    """A document shorter than a segment leaves the empty memory, tails included: it saves and loads."""
+    reader = InfiniReader(convert(tiny_llama, key_conv=4, segment_len=32), tokenizer)
+    state = reader.ingest("A short note.")
+    assert state.extra.get("segments", 0) == 0
+    state.save(tmp_path / "short.state")
+    loaded = MemoryState.load(tmp_path / "short.state", expected_fingerprint=reader.fingerprint())
+    assert len(loaded.memory) == 3 and all(len(entry) == 4 for entry in loaded.memory) and loaded.tail == state.tail
