@@ -69,17 +69,15 @@ class Workbench:
 
         adapter: the trained memory ("default": the committed artifact; None: the untrained conversion).
         """
-        from core.loading import load_base_model
+        from core.loading import kv_bytes_per_token, load_base_model
         from infini.pipeline import InfiniPipeline
         from rag.pipeline import RagPipeline
 
         lm, tokenizer = load_base_model(model)
         infini = InfiniPipeline.load(adapter=adapter, base=(copy.deepcopy(lm), tokenizer), device="cpu")
         rag = RagPipeline.load(base=(lm, tokenizer), device="cpu")
-        config = lm.config
-        head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-        kv = 2 * config.num_hidden_layers * config.num_key_value_heads * head_dim * next(lm.parameters()).element_size()
-        return cls({"infini": infini, "rag": rag}, lambda t: len(tokenizer(t, add_special_tokens=False)["input_ids"]), kv)
+        return cls({"infini": infini, "rag": rag}, lambda t: len(tokenizer(t, add_special_tokens=False)["input_ids"]),
+                   kv_bytes_per_token(lm))
 
     def memory_description(self) -> str:
         """What the Infini column runs, in plain words: the memory rule, and for a trained memory the segment

@@ -85,8 +85,6 @@ def check_question(question: str | None) -> str:
     return question
 
 
-
-
 @lru_cache(maxsize=1)
 def language_reference() -> str:
     """The default document: Python's Language Reference (pydoc_data.topics, ~465K characters), shipped with

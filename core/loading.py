@@ -145,6 +145,13 @@ def load_base_model(model: str | os.PathLike | None = None, dtype: torch.dtype =
     return lm.to(device).eval(), tokenizer
 
 
+def kv_bytes_per_token(lm: torch.nn.Module) -> int:
+    """Bytes a full KV cache holds per token of context: keys and values of every layer and KV head."""
+    config = lm.config
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    return 2 * config.num_hidden_layers * config.num_key_value_heads * head_dim * next(lm.parameters()).element_size()
+
+
 ARCHITECTURE_KEYS = (
     "model_type", "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
     "num_attention_heads", "num_key_value_heads", "head_dim", "rope_theta",

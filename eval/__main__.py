@@ -49,7 +49,7 @@ def make_pipelines(names: list[str], model: str | None, adapter: str | None, seg
     """
     import torch
 
-    from core.loading import default_dtype, load_base_model, quantize_int8
+    from core.loading import default_dtype, load_base_model
     from infini.model import InfiniConfig, InfiniModel
     from infini.pipeline import InfiniPipeline
     from infini.stream import InfiniReader
@@ -72,8 +72,7 @@ def make_pipelines(names: list[str], model: str | None, adapter: str | None, seg
             config = InfiniConfig(segment_len=segment_len or InfiniConfig.segment_len, update_rule=rule)
             model = InfiniModel(copy.deepcopy(lm), config)
             if int8:
-                quantize_int8(model.lm)
-                model.quantization = "int8"
+                model.quantize_int8()
             pipeline = InfiniPipeline(InfiniReader(model, tokenizer, segments_per_pass=segments_per_pass))
             pipeline.name = name
             pipelines[name] = pipeline

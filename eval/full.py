@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from core.contract import AnswerResult, Progress
 from core.decoding import stream_plain
-from core.loading import base_fingerprint
+from core.loading import base_fingerprint, kv_bytes_per_token
 
 
 @dataclass
@@ -51,9 +51,7 @@ class FullContextPipeline:
                                 total_s=time.perf_counter() - started, tokens_processed=0, tokens_generated=0,
                                 state_bytes=0, skipped=f"does not fit ({len(ids):,} + {max_new_tokens} tokens > {self.window:,})")
         answer = yield from stream_plain(self.lm, self.tokenizer, ids, max_new_tokens)
-        config = self.lm.config
-        head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-        kv_bytes = 2 * config.num_hidden_layers * config.num_key_value_heads * head_dim * len(ids) * next(self.lm.parameters()).element_size()
         return AnswerResult(text=answer.text, pipeline=self.name, ingest_s=0.0,
                             time_to_first_token_s=answer.time_to_first_token_s, total_s=answer.total_s,
-                            tokens_processed=len(ids), tokens_generated=answer.tokens_generated, state_bytes=kv_bytes)
+                            tokens_processed=len(ids), tokens_generated=answer.tokens_generated,
+                            state_bytes=len(ids) * kv_bytes_per_token(self.lm))

@@ -14,8 +14,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from .provenance import check_pooling  # noqa: E402
-from .tasks import training_status  # noqa: E402
 from .provenance import summary as provenance_summary  # noqa: E402
+from .tasks import training_status  # noqa: E402
 
 
 def read_results(directory: Path) -> list[dict]:

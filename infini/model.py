@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from .attention import InfiniAttention, SegmentContext
-from core.loading import base_fingerprint  # noqa: F401  (re-exported: its users import it from here)
+from core.loading import base_fingerprint, quantize_int8
 
 Memory = list  # per layer: (M (B, G, d, d), z (B, G, d)) float32, with key_conv + (q_tail, k_tail) (attention.causal_conv)
 
@@ -78,7 +78,7 @@ class InfiniModel(nn.Module):
         self.config = config or InfiniConfig()
         self.context = SegmentContext()
         self.adapter_path: str | None = None  # the trained artifact loaded on top (adapter.load_adapter), if any
-        # "int8" once loading.quantize_int8 has run: its memories differ, so its states must not pass as float ones
+        # "int8" once quantize_int8 has run: its memories differ, so its states must not pass as float ones
         self.quantization: str | None = None
         decoder = lm.model
         layers = self.config.memory_layers
@@ -97,6 +97,12 @@ class InfiniModel(nn.Module):
         self.num_kv_heads = base.num_key_value_heads
         self.head_dim = getattr(base, "head_dim", None) or base.hidden_size // base.num_attention_heads
         self.num_heads = base.num_attention_heads
+
+    def quantize_int8(self) -> "InfiniModel":
+        """The base weights as int8 (loading.quantize_int8), marked so its states never pass as float ones."""
+        quantize_int8(self.lm)
+        self.quantization = "int8"
+        return self
 
     # ---- memory -----------------------------------------------------------------------------
     def empty_memory(self, batch_size: int = 1, device=None) -> Memory:
@@ -226,7 +232,7 @@ class InfiniModel(nn.Module):
                 out = checkpoint(self._checkpointable_window, ids, detached, *flat, use_reentrant=False)
                 hidden, memory = out[0], self._unflatten(out[1:])
             else:
-                hidden, memory = self.write_segments(ids, memory, detached if torch.is_grad_enabled() else 0)
+                hidden, memory = self.write_segments(ids, memory, detached)
             hiddens.extend(hidden.unbind(1))
         return hiddens, memory
 

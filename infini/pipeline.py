@@ -14,7 +14,7 @@ import torch
 from core.contract import AnswerResult, Progress
 
 from .adapter import DEFAULT_ADAPTER, load_adapter, read_card
-from core.loading import default_dtype, load_base_model, quantize_int8
+from core.loading import default_dtype, load_base_model
 from .memory_state import MemoryState
 from .model import InfiniConfig, InfiniModel, base_fingerprint, describe_memory
 from .stream import InfiniReader
@@ -84,8 +84,7 @@ class InfiniPipeline:
         lm, tokenizer = base or load_base_model(model, dtype=default_dtype(device), device=device)
         infini_model = build_infini_model(lm, adapter, segment_len, read_cap, memory_layers)
         if int8:
-            quantize_int8(infini_model.lm)
-            infini_model.quantization = "int8"
+            infini_model.quantize_int8()
         return cls(InfiniReader(infini_model, tokenizer, use_memory=use_memory, segments_per_pass=segments_per_pass))
 
     def provenance(self) -> dict:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from core.decoding import Answer, greedy_pieces
+from core.decoding import Answer, greedy_pieces, stop_ids_of
 
 from .memory_state import MemoryState, StateFileError
 from .model import InfiniModel
@@ -66,7 +66,7 @@ class InfiniReader:
         self.tokenizer = tokenizer
         self.use_memory = use_memory
         self.turn_open, self.turn_close = chat_turn(tokenizer)
-        self.stop_ids = {i for i in (tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>")) if i is not None}
+        self.stop_ids = stop_ids_of(tokenizer)
         self._fingerprint = None
 
     @property
