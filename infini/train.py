@@ -58,6 +58,17 @@ DEFAULTS = {
     "key_conv": 0,  # variant: memory queries and keys convolved over this many tokens (InfiniConfig.key_conv)
     "value_shift": False,  # variant: each key stores the next token's value (InfiniConfig.value_shift)
     "lr_conv": None,  # learning rate of the convolutions' taps; None: the gates' (the adapters' would barely move them)
+    # The text documents are made of (train_data.TEXTS): the Language Reference's first 90% (every artifact up to
+    # the key-convolution chain; the eval's haystack) or the standard library's docstrings (disjoint from it).
+    "text": "language_reference",
+    "unanswerable_share": 0.0,  # facts samples that also ask something the text does not say (answer: a refusal)
+}
+
+
+DATA_NOTES = {
+    "language_reference": "generated on the fly in pydoc_data.topics (first 90%; the eval's haystack)",
+    "stdlib_docstrings": "generated on the fly in the standard library's docstrings (infini/train_text.py), "
+                         "facts from infini/train_facts.py",
 }
 
 
@@ -277,7 +288,8 @@ def train(recipe: dict, out: Path, model_path: str | None = None, log_every: int
     model, tokenizer = build_model(recipe, model_path)
     reader = InfiniReader(model, tokenizer)
     maker = SampleMaker(tokenizer, reader.turn_open, reader.turn_close, recipe["segment_len"],
-                        recipe["niah_needles"], recipe["niah_ask_all"], recipe["repeat_digit_share"])
+                        recipe["niah_needles"], recipe["niah_ask_all"], recipe["repeat_digit_share"],
+                        recipe["text"], recipe["unanswerable_share"])
     optimizer = make_optimizer(model, recipe)
     checkpoint_path = out / "checkpoint.safetensors"
     step, elapsed_before, tokens_before = 0, 0.0, None
@@ -333,8 +345,7 @@ def train(recipe: dict, out: Path, model_path: str | None = None, log_every: int
         "infini": asdict(model.config),
         "lora": {"rank": recipe["lora_rank"], "alpha": recipe["lora_alpha"], "targets": recipe["lora_targets"]},
         "recipe": recipe, "steps": step, "train_seconds": round(time.perf_counter() - started, 1),
-        "data": "on-the-fly passkey (Landmark format), RULER-style needles in pydoc_data.topics (first 90%), "
-                "language modelling on the same text; see infini/train_data.py",
+        "data": DATA_NOTES[recipe["text"]] + f"; tasks {recipe['task_mix']}; see infini/train_data.py",
         **gate_stats(model),
     }
     if recipe["init_adapter"]:

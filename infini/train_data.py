@@ -2,13 +2,19 @@
 
 A sample is a document written to memory in S full segments, then a final segment holding the
 document's tail, the question (with the chat turn's end and the assistant's opening) and the
-answer, the only tokens with a loss. The same layout as InfiniReader at answer time. Formats come
-from core.formats, which the eval's passkey and niah tasks use too: those tasks are "seen in training".
+answer, the only tokens with a loss. The same layout as InfiniReader at answer time.
+
+Two families of tasks. passkey and niah use core.formats, which the eval's passkey and niah tasks use
+too: recipes with them make those tasks "seen in training" (every artifact up to the key-convolution chain),
+and read the Language Reference's first 90%. facts, facts_2hop and recall have generators of their own
+(infini/train_facts.py) and read the standard library's docstrings (infini/train_text.py, recipe key
+"text": "stdlib_docstrings"), which the eval never uses: the eval's fact, bAbI and recall tasks stay held out.
 """
 from __future__ import annotations
 
 import bisect
 import random
+import re
 from dataclasses import dataclass, field
 
 import torch
@@ -19,6 +25,17 @@ from core.formats import (
     PASSKEY_QUESTION,
     has_adjacent_repeat, random_key, random_number,
 )
+from .train_facts import RELATIONS, ask, fact_set, new_subject, two_hop
+from .train_text import training_text
+
+# What the training questions end with (none: the question alone); the eval's instruction is not among them.
+INSTRUCTIONS = ("", "", " Reply in a few words.", " Keep it short, and say so if the text above lacks it.",
+                " Use only the text above.", " A short reply, please; if it is not there, tell me.")
+REFUSALS = (" The text does not say.", " That is not stated in the text.", " The text gives no information about that.",
+            " I cannot find that in the text.")
+RECALL_QUESTIONS = ("Finish this line from the text: \"{start}\"", "Continue the quotation \"{start}\" as the text has it.",
+                    "How does the text go on after \"{start}\"?")
+TEXTS = {"language_reference": lambda: split_reference()[0], "stdlib_docstrings": training_text}
 
 IGNORE = -100
 HELD_OUT_FRACTION = 0.1  # the Language Reference's last 10% is never trained on (perplexity check)
@@ -45,20 +62,21 @@ class Sample:
 
 class SampleMaker:
     def __init__(self, tokenizer, turn_open: str, turn_close: str, segment_len: int,
-                 niah_needles: int = 3, niah_ask_all: bool = False, repeat_digit_share: float = 0.0):
+                 niah_needles: int = 3, niah_ask_all: bool = False, repeat_digit_share: float = 0.0,
+                 text: str = "language_reference", unanswerable_share: float = 0.0):
         self.tok = tokenizer
         self.N = segment_len
         self.niah_needles = niah_needles  # at most this many needles per niah sample
         self.niah_ask_all = niah_ask_all  # ask for every needle (each placed like the asked one), not the first only
         # Share of needle numbers drawn with a repeated adjacent digit (0: as the eval draws them, ~47% at 7 digits).
         self.repeat_digit_share = repeat_digit_share
+        self.unanswerable_share = unanswerable_share  # facts samples with a further, unanswerable question
         self.turn_open = self.encode(turn_open)
         self.turn_close = turn_close
         self.end_of_turn = [tokenizer.convert_tokens_to_ids("<|im_end|>")]
         self.preamble = self.encode(PASSKEY_PREAMBLE)
         self.filler_block = self.encode(" " + PASSKEY_FILLER)
-        train_text, _ = split_reference()
-        self.haystack = self.encode(train_text)
+        self.haystack = self.encode(TEXTS[text]())
         # Token indices that start a sentence or line: needles go there.
         pieces = tokenizer.convert_ids_to_tokens(self.haystack)
         self.boundaries = [i + 1 for i, p in enumerate(pieces[:-1]) if p.endswith(".") or "Ċ" in p]
@@ -110,14 +128,10 @@ class SampleMaker:
         doc = body[:position] + needle + body[position:]
         return self._finish(doc[:doc_len], S, PASSKEY_QUESTION, f" {key}.", PASSKEY_ANSWER_PREFIX)
 
-    def niah(self, rng: random.Random, S: int, tail_len: int, last_segment_share: float) -> Sample:
-        keys = []
-        while len(keys) < 1 + rng.randrange(self.niah_needles):  # the asked key plus distractors (all asked: niah_ask_all)
-            key = random_key(rng)
-            if key not in keys:
-                keys.append(key)
-        values = [self.number(rng, 7) for _ in keys]
-        needles = [self.encode(" " + NIAH_NEEDLE.format(key=k, value=v)) for k, v in zip(keys, values)]
+    def _with_needles(self, rng: random.Random, S: int, tail_len: int, last_segment_share: float,
+                      needles: list[list[int]], asked: int) -> list[int]:
+        """A window of the training text, doc_len tokens, with the needles inserted at sentence starts: the
+        first `asked` placed like an asked needle (_needle_position), the rest anywhere."""
         doc_len = max(S * self.N + tail_len, len(self.turn_open) + sum(map(len, needles)) + 8)
         room = doc_len - len(self.turn_open) - sum(map(len, needles))
         start = rng.randrange(0, len(self.haystack) - room)
@@ -125,7 +139,6 @@ class SampleMaker:
         start = self.boundaries[first] if first < len(self.boundaries) else start
         hay = self.haystack[start:start + room]
         doc = self.turn_open + hay
-        asked = len(needles) if self.niah_ask_all else 1
         positions = [self._needle_position(rng, S, doc_len - sum(map(len, needles)), last_segment_share) for _ in range(asked)]
         positions += [rng.randrange(len(self.turn_open), max(len(self.turn_open) + 1, len(doc))) for _ in needles[asked:]]
         inserts = []
@@ -136,10 +149,80 @@ class SampleMaker:
             inserts.append((position, needle))
         for position, needle in sorted(inserts, key=lambda item: -item[0]):
             doc = doc[:position] + needle + doc[position:]
-        samples = [self._finish(doc[:doc_len], S, NIAH_QUESTION.format(key=key), f" The special magic number for {key} is {value}.")
-                   for key, value in list(zip(keys, values))[:asked]]
+        return doc[:doc_len]
+
+    def _asking(self, doc: list[int], S: int, pairs: list[tuple[str, str]]) -> Sample:
+        """One sample over `doc` answering each (question, answer) pair from its own copy of the memory."""
+        samples = [self._finish(doc, S, question, answer) for question, answer in pairs]
         samples[0].more_finals = [(s.final_ids, s.targets) for s in samples[1:]]
         return samples[0]
+
+    def niah(self, rng: random.Random, S: int, tail_len: int, last_segment_share: float) -> Sample:
+        keys = []
+        while len(keys) < 1 + rng.randrange(self.niah_needles):  # the asked key plus distractors (all asked: niah_ask_all)
+            key = random_key(rng)
+            if key not in keys:
+                keys.append(key)
+        values = [self.number(rng, 7) for _ in keys]
+        needles = [self.encode(" " + NIAH_NEEDLE.format(key=k, value=v)) for k, v in zip(keys, values)]
+        asked = len(needles) if self.niah_ask_all else 1
+        doc = self._with_needles(rng, S, tail_len, last_segment_share, needles, asked)
+        return self._asking(doc, S, [(NIAH_QUESTION.format(key=key), f" The special magic number for {key} is {value}.")
+                                     for key, value in list(zip(keys, values))[:asked]])
+
+    # ---- retrieval in general: generators of their own (infini/train_facts.py), none of the eval's formats ----
+    def _question(self, rng: random.Random, question: str) -> str:
+        return question + rng.choice(INSTRUCTIONS)
+
+    def facts(self, rng: random.Random, S: int, tail_len: int, last_segment_share: float) -> Sample:
+        """Several facts in real text, some sharing a subject or a relation; each asked in other words, and
+        (unanswerable_share) a question about a subject or relation the text never states."""
+        stated = fact_set(rng, 1 + rng.randrange(self.niah_needles))
+        needles = [self.encode(" " + f.sentence) for f in stated]
+        asked = len(stated) if self.niah_ask_all else 1
+        doc = self._with_needles(rng, S, tail_len, last_segment_share, needles, asked)
+        pairs = [(self._question(rng, ask(rng, f.subject, f.relation)), f" {f.answer}.") for f in stated[:asked]]
+        if rng.random() < self.unanswerable_share:
+            pairs.append((self._question(rng, self._unstated(rng, stated)), rng.choice(REFUSALS)))
+        return self._asking(doc, S, pairs)
+
+    def _unstated(self, rng: random.Random, stated) -> str:
+        """A question the document cannot answer: a stated relation of a new subject, or a stated subject's
+        relation that is not stated."""
+        taken = {f.subject for f in stated}
+        fact = rng.choice(stated)
+        others = [i for i, r in enumerate(RELATIONS) if fact.kind in r.subjects
+                  and not any(f.subject == fact.subject and f.relation == i for f in stated)]
+        if others and rng.random() < 0.5:
+            return ask(rng, fact.subject, rng.choice(others))
+        subject, _ = new_subject(rng, RELATIONS[fact.relation].subjects, taken)
+        return ask(rng, subject, fact.relation)
+
+    def facts_2hop(self, rng: random.Random, S: int, tail_len: int, last_segment_share: float) -> Sample:
+        """A link (A's engineer is B) and a fact about B, apart; the question asks through the link."""
+        taken: set[str] = set()
+        (link, fact), question, answer = two_hop(rng, taken)
+        distractors = fact_set(rng, rng.randrange(self.niah_needles), taken)
+        needles = [self.encode(" " + f.sentence) for f in (link, fact, *distractors)]
+        doc = self._with_needles(rng, S, tail_len, last_segment_share, needles, 2)
+        pairs = [(self._question(rng, question), f" {answer}.")]
+        if rng.random() < self.unanswerable_share:
+            _, stranger_question, _ = two_hop(rng, taken)  # a link the document never states
+            pairs.append((self._question(rng, stranger_question), rng.choice(REFUSALS)))
+        return self._asking(doc, S, pairs)
+
+    def recall(self, rng: random.Random, S: int, tail_len: int, last_segment_share: float) -> Sample:
+        """A sentence of the text, quoted by its first half; the answer is the rest, word for word."""
+        doc = self._with_needles(rng, S, tail_len, last_segment_share, [], 0)
+        text = self.tok.decode(doc[len(self.turn_open):S * self.N] if S else doc[len(self.turn_open):])
+        sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", text)]
+        sentences = [s for s in sentences if 8 <= len(s.split()) <= 40 and "\"" not in s]
+        if not sentences:
+            return self.facts(rng, S, tail_len, last_segment_share)
+        words = rng.choice(sentences).split()
+        cut = len(words) // 2
+        return self._finish(doc, S, rng.choice(RECALL_QUESTIONS).format(start=" ".join(words[:cut])),
+                            " " + " ".join(words[cut:]))
 
     def language_modelling(self, rng: random.Random, S: int, tail_len: int, _share: float) -> Sample:
         """Continuation of real text: loss on every token of the final segment (continual pre-training)."""
