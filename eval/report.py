@@ -48,6 +48,7 @@ def mean_ci(scores: list[float]) -> tuple[float, float, float]:
 def head_to_head(rows: list[dict]) -> str:
     """Markdown: per task and length, each pipeline's score with its 95% interval side by side; then latency
     and memory per pipeline and length. Tasks are marked seen in training or held out."""
+    rows = [r for r in rows if not r.get("error")]
     pipelines = sorted({r["pipeline"] for r in rows})
     lines = ["| task | training | length | " + " | ".join(pipelines) + " |", "|---|---|---|" + "---|" * len(pipelines)]
     for (task, length), group in sorted(grouped(rows, "task", "length").items()):
@@ -129,6 +130,8 @@ def write_report(directory: str | Path, mixed_provenance: bool = False) -> Path:
     """mixed_provenance: pool rows made by different set-ups (eval.provenance) instead of refusing."""
     directory = Path(directory)
     rows = read_results(directory)
+    errors = [r for r in rows if r.get("error")]  # cases that kept failing (the Ray runner records them)
+    rows = [r for r in rows if not r.get("error")]
     if not mixed_provenance:
         check_pooling(rows, str(directory / "results.jsonl"))
     skipped = [r for r in rows if r.get("score") is None]  # the full pipeline past its window: no score
@@ -153,6 +156,9 @@ def write_report(directory: str | Path, mixed_provenance: bool = False) -> Path:
               f"{t['ci95_low']:.2f}-{t['ci95_high']:.2f} |" for t in table]
     for (task, length, pipeline), group in grouped(skipped, "task", "length", "pipeline").items():
         lines.append(f"| {task} | {training_status(task)} | {length:,} | {pipeline} | {len(group)} | does not fit | - |")
+    if errors:
+        lines += ["", f"{len(errors)} cases failed on every try and have no score:", ""]
+        lines += [f"- {r['id']} ({r['pipeline']}): {r['error']}" for r in errors]
     lines += ["", "## By needle depth (the paper's Table 3 format: correct / cases)", ""]
     depths = sorted({r["depth"] for r in rows})
     lines += ["| task | pipeline | length | " + " | ".join(f"depth {d:g}%" for d in depths) + " |",

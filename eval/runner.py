@@ -9,7 +9,8 @@ import json
 import os
 import random
 import resource
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
@@ -29,21 +30,39 @@ def parse_length(text: str) -> int:
     return int(float(text[:-1] if scale > 1 else text) * scale)
 
 
-def generate_cases(tokenizer, tasks: list[str], lengths: list[int], depths: list[float], samples: int, seed: int,
-                   haystack: str | None = None) -> list[Case]:
-    count = TokenCounter(tokenizer)
-    cases = []
+@dataclass(frozen=True)
+class CaseSpec:
+    """What regenerates one case: a worker given this and the seed makes the same document as the driver."""
+
+    task: str
+    length: int
+    depth: float
+    sample: int
+    seed: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.task}-{self.length}-{self.depth:g}-s{self.seed}-{self.sample}"
+
+
+def case_specs(tasks: list[str], lengths: list[int], depths: list[float], samples: int, seed: int) -> list[CaseSpec]:
     for task in tasks:
         if task not in GENERATORS:
             raise ValueError(f"unknown task {task!r}; expected one of {sorted(GENERATORS)}")
-        for length in lengths:
-            for depth in depths:
-                for sample in range(samples):
-                    case_id = f"{task}-{length}-{depth:g}-s{seed}-{sample}"
-                    rng = random.Random(f"{seed}|{case_id}")  # a str seed hashes the same in every process
-                    kwargs = {"haystack": haystack} if haystack and task != "passkey" else {}
-                    cases.append(GENERATORS[task](count, length, depth, rng, case_id=case_id, **kwargs))
-    return cases
+    return [CaseSpec(task, length, depth, sample, seed)
+            for task in tasks for length in lengths for depth in depths for sample in range(samples)]
+
+
+def make_case(count: TokenCounter, spec: CaseSpec, haystack: str | None = None) -> Case:
+    rng = random.Random(f"{spec.seed}|{spec.id}")  # a str seed hashes the same in every process
+    kwargs = {"haystack": haystack} if haystack and spec.task != "passkey" else {}
+    return GENERATORS[spec.task](count, spec.length, spec.depth, rng, case_id=spec.id, **kwargs)
+
+
+def generate_cases(tokenizer, tasks: list[str], lengths: list[int], depths: list[float], samples: int, seed: int,
+                   haystack: str | None = None) -> list[Case]:
+    count = TokenCounter(tokenizer)
+    return [make_case(count, spec, haystack) for spec in case_specs(tasks, lengths, depths, samples, seed)]
 
 
 def finished_pairs(results_path: Path) -> set[tuple[str, str]]:
@@ -86,6 +105,30 @@ def ingest_in_batches(pipeline: Pipeline, groups: list[tuple[str, list[Case]]], 
             yield handle, group, len(chunk)
 
 
+def answer_rows(pipeline: Pipeline, name: str, handle, group: list[Case], batch: int, provenance: dict,
+                max_new_tokens: int) -> Iterator[dict]:
+    """One results.jsonl row per case of an ingested document (the plain runner's and the Ray workers')."""
+    for case in group:
+        answer = collect(pipeline.answer(handle, case.question, max_new_tokens=max_new_tokens,
+                                         answer_prefix=case.answer_prefix))
+        yield {
+            "id": case.id, "task": case.task, "length": case.length, "depth": case.depth,
+            "pipeline": name, "question": case.question, "answers": case.answers,
+            "prediction": answer.text,
+            "score": None if answer.skipped else score(case.metric, answer.text, case.answers),
+            "ingest_s": round(answer.ingest_s, 3), "ingest_batch": batch, "answer_s": round(answer.total_s, 3),
+            "tokens": answer.tokens_processed, "state_bytes": answer.state_bytes,
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "provenance": provenance, "skipped": answer.skipped,
+        }
+
+
+def error_rows(group: list[Case] | list[CaseSpec], name: str, message: str) -> list[dict]:
+    """Rows for cases that kept failing: recorded with the message and no score, never left out."""
+    return [{"id": case.id, "task": case.task, "length": case.length, "depth": case.depth, "pipeline": name,
+             "prediction": "", "score": None, "skipped": False, "error": message} for case in group]
+
+
 def run(cases: list[Case], pipelines: dict[str, Pipeline], out_dir: str | Path, max_new_tokens: int = 32,
         ingest_batch: int = 1) -> Path:
     """ingest_batch: documents ingested together (ingest_s is then the batch's time, `ingest_batch` its size)."""
@@ -100,19 +143,7 @@ def run(cases: list[Case], pipelines: dict[str, Pipeline], out_dir: str | Path, 
         for name, pipeline in pipelines.items():
             groups = list(group_by_document(c for n, c in todo if n == name).items())
             for handle, group, batch in ingest_in_batches(pipeline, groups, ingest_batch):
-                for case in group:
-                    answer = collect(pipeline.answer(handle, case.question, max_new_tokens=max_new_tokens,
-                                                     answer_prefix=case.answer_prefix))
-                    row = {
-                        "id": case.id, "task": case.task, "length": case.length, "depth": case.depth,
-                        "pipeline": name, "question": case.question, "answers": case.answers,
-                        "prediction": answer.text,
-                        "score": None if answer.skipped else score(case.metric, answer.text, case.answers),
-                        "ingest_s": round(answer.ingest_s, 3), "ingest_batch": batch, "answer_s": round(answer.total_s, 3),
-                        "tokens": answer.tokens_processed, "state_bytes": answer.state_bytes,
-                        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-                        "provenance": made_by[name], "skipped": answer.skipped,
-                    }
+                for row in answer_rows(pipeline, name, handle, group, batch, made_by[name], max_new_tokens):
                     results.write(json.dumps(row) + "\n")
                     results.flush()
                     bar.update(1)
