@@ -18,7 +18,7 @@ from tqdm import tqdm
 from core.contract import Pipeline, collect
 from .provenance import code_version, of_pipeline
 from .scorers import score
-from .tasks import GENERATORS, Case, TokenCounter
+from .tasks import FIXED_DOCUMENT_TASKS, GENERATORS, Case, TokenCounter
 
 RESULT_FIELDS = ("id", "task", "length", "depth", "pipeline", "question", "answers", "prediction", "score",
                  "ingest_s", "ingest_batch", "answer_s", "tokens", "state_bytes", "peak_rss_mb", "provenance", "skipped")
@@ -49,13 +49,21 @@ def case_specs(tasks: list[str], lengths: list[int], depths: list[float], sample
     for task in tasks:
         if task not in GENERATORS:
             raise ValueError(f"unknown task {task!r}; expected one of {sorted(GENERATORS)}")
-    return [CaseSpec(task, length, depth, sample, seed)
-            for task in tasks for length in lengths for depth in depths for sample in range(samples)]
+    specs = []
+    for task in tasks:
+        if task in FIXED_DOCUMENT_TASKS:  # one document, its own questions: lengths, depths and samples do not apply
+            specs += [CaseSpec(task, 0, 0.0, index, seed) for index in range(FIXED_DOCUMENT_TASKS[task]())]
+        else:
+            specs += [CaseSpec(task, length, depth, sample, seed)
+                      for length in lengths for depth in depths for sample in range(samples)]
+    return specs
 
 
 def make_case(count: TokenCounter, spec: CaseSpec, haystack: str | None = None) -> Case:
     rng = random.Random(f"{spec.seed}|{spec.id}")  # a str seed hashes the same in every process
-    kwargs = {"haystack": haystack} if haystack and spec.task != "passkey" else {}
+    kwargs = {"haystack": haystack} if haystack and spec.task not in ("passkey", *FIXED_DOCUMENT_TASKS) else {}
+    if spec.task in FIXED_DOCUMENT_TASKS:
+        kwargs["index"] = spec.sample
     return GENERATORS[spec.task](count, spec.length, spec.depth, rng, case_id=spec.id, **kwargs)
 
 

@@ -1,12 +1,17 @@
-"""Text-level task generators shared by training data and the eval (same formats in both).
+"""The eval's task generators. passkey and niah share their formats (core.formats) with the older training
+recipes; every other task is held out from all training.
 
 Formats follow ../shared/reference/long-context-eval.md: the Landmark/Infini-attention passkey and
 RULER's needle sentence. Every generator is a pure function of its random generator.
 """
 from __future__ import annotations
 
+import json
 import random
+import re
 import string
+from functools import lru_cache
+from pathlib import Path
 from dataclasses import dataclass, field
 
 from . import facts
@@ -266,12 +271,69 @@ def make_facts_2hop_unanswerable(count, length, depth, rng, haystack=None, case_
                         question + FACTS_INSTRUCTION, [], "abstains", haystack, case_id)
 
 
+RECALL_QUESTION = ("Somewhere above, a sentence begins with the words \"{start}\". Write the rest of that sentence "
+                   "exactly as it stands in the text.")
+
+
+def recall_sentences(text: str) -> list[tuple[int, str]]:
+    """(offset, sentence) for the whole sentences of 10 to 40 words in `text`, whitespace made single spaces."""
+    found = []
+    for match in re.finditer(r"(?:(?<=[.!?]\s)|(?<=\n))[A-Z][^.!?*|>=]{30,300}?[.!?](?=\s)", text):
+        sentence = " ".join(match.group(0).split())
+        if 10 <= len(sentence.split()) <= 40:
+            found.append((match.start(), sentence))
+    return found
+
+
+def make_recall(count, length, depth, rng, haystack=None, case_id=""):
+    """A sentence of the real text near `depth`, quoted by its first half; the answer is the rest (ROUGE-L)."""
+    hay = haystack_window(count, haystack or language_reference(), length, rng)
+    sentences = recall_sentences(hay)
+    if not sentences:
+        raise ValueError("the haystack has no sentence of 10 to 40 words to quote")
+    target = len(hay) * depth / 100
+    offset, sentence = min(sentences, key=lambda item: abs(item[0] - target))
+    words = sentence.split()
+    cut = len(words) // 2
+    return Case(case_id or f"recall-{length}-{depth:g}", "recall", hay, RECALL_QUESTION.format(start=" ".join(words[:cut])),
+                [" ".join(words[cut:])], "rouge_l", length, round(100 * offset / len(hay), 1), meta={"sentence": sentence})
+
+
+DOCQA_FILE = Path(__file__).resolve().parent / "data" / "docqa.json"
+DOCQA_INSTRUCTION = " Answer in a few words."
+
+
+@lru_cache(maxsize=1)
+def docqa_questions() -> tuple[dict, ...]:
+    return tuple(json.loads(DOCQA_FILE.read_text())["questions"])
+
+
+def docqa_document() -> str:
+    """The last 10% of the Language Reference: held out from every training recipe (infini.train_data)."""
+    from infini.train_data import split_reference
+
+    return split_reference()[1]
+
+
+def make_docqa(count, length, depth, rng, haystack=None, case_id="", index: int = 0):
+    """Question `index` of eval/data/docqa.json about one real document; length and depth come from it (every
+    docqa case shares the document, so a pipeline ingests it once)."""
+    item = docqa_questions()[index]
+    document = docqa_document()
+    evidence = " ".join(item["evidence"].split())
+    flat = " ".join(document.split())
+    return Case(case_id or f"docqa-{index}", "docqa", document, item["question"] + DOCQA_INSTRUCTION, list(item["answers"]),
+                "f1", count(document), round(100 * flat.index(evidence) / len(flat), 1), meta={"evidence": evidence})
+
+
+FIXED_DOCUMENT_TASKS = {"docqa": lambda: len(docqa_questions())}  # task -> its number of cases (no lengths, depths)
+
 GENERATORS = {
     "passkey": make_passkey, "niah_single": make_niah_single, "niah_multikey": make_niah_multikey,
     "niah_multivalue": make_niah_multivalue, "niah_multiquery": make_niah_multiquery,
     "variable_tracking": make_variable_tracking, "babi_qa1": make_babi_qa1, "babi_qa2": make_babi_qa2,
     "facts": make_facts, "facts_2hop": make_facts_2hop, "facts_unanswerable": make_facts_unanswerable,
-    "facts_2hop_unanswerable": make_facts_2hop_unanswerable,
+    "facts_2hop_unanswerable": make_facts_2hop_unanswerable, "recall": make_recall, "docqa": make_docqa,
 }
 
 

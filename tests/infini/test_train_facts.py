@@ -70,6 +70,7 @@ def test_no_template_word_list_filler_or_instruction_of_the_eval():
     assert not found
     eval_templates = ([a.fact for a in eval_facts.ATTRIBUTES] + [a.question for a in eval_facts.ATTRIBUTES]
                       + [b.fact for b in eval_facts.BRIDGES] + [eval_tasks.FACTS_INSTRUCTION.strip()]
+                      + [eval_tasks.RECALL_QUESTION, eval_tasks.DOCQA_INSTRUCTION.strip()]
                       + [formats.PASSKEY_FILLER, formats.PASSKEY_NEEDLE, formats.NIAH_NEEDLE, formats.NIAH_QUESTION,
                          formats.PASSKEY_PREAMBLE])
     for template in eval_templates:
