@@ -72,6 +72,21 @@ DATA_NOTES = {
 }
 
 
+def trained_formats(task_mix: dict) -> dict:
+    """What the card says each task family was trained with: the eval formats it shares, or its own templates."""
+    from . import train_facts
+    from .train_data import INSTRUCTIONS, RECALL_QUESTIONS, REFUSALS
+
+    own = {"relations": len(train_facts.RELATIONS), "statement_forms": sum(len(r.statements) for r in train_facts.RELATIONS),
+           "question_forms": sum(len(r.questions) for r in train_facts.RELATIONS), "lead_ins": len(set(train_facts.LEAD_INS)),
+           "instructions": len(set(INSTRUCTIONS)), "refusals": len(REFUSALS)}
+    formats = {"passkey": "the eval's passkey format (core/formats.py)", "niah": "the eval's needle format (core/formats.py)",
+               "facts": {"templates": "infini/train_facts.py", **own},
+               "facts_2hop": {"templates": "infini/train_facts.py", "links": len(train_facts.LINKS), **own},
+               "recall": {"questions": len(RECALL_QUESTIONS)}, "language_modelling": "next-token loss on the text"}
+    return {task: formats[task] for task in task_mix}
+
+
 def load_recipe(path: str | None, overrides: list[str]) -> dict:
     recipe = dict(DEFAULTS)
     if path:
@@ -346,6 +361,7 @@ def train(recipe: dict, out: Path, model_path: str | None = None, log_every: int
         "lora": {"rank": recipe["lora_rank"], "alpha": recipe["lora_alpha"], "targets": recipe["lora_targets"]},
         "recipe": recipe, "steps": step, "train_seconds": round(time.perf_counter() - started, 1),
         "data": DATA_NOTES[recipe["text"]] + f"; tasks {recipe['task_mix']}; see infini/train_data.py",
+        "trained_formats": trained_formats(recipe["task_mix"]),
         **gate_stats(model),
     }
     if recipe["init_adapter"]:

@@ -195,19 +195,14 @@ def fact_set(rng: random.Random, n: int, taken: set[str] | None = None) -> list[
 
 
 # ---- two hops: a link from A to a person B, then a fact about B ------------------------------------------
-@dataclass(frozen=True)
-class Link:
-    statement: str  # {s}: A, {b}: B
-    description: str  # B described through A, to stand as a question's subject
-
-
+# (statement with {s}: A and {b}: B, B described through A to stand as a question's subject)
 LINKS = (
-    Link("The chief engineer of {s} is {b}.", "the person who heads the engineering of {s}"),
-    Link("{s} hired {b} as its lawyer.", "the legal adviser of {s}"),
-    Link("{b} keeps the accounts of {s}.", "the bookkeeper of {s}"),
-    Link("The first captain of {s} was {b}.", "the earliest commander of {s}"),
-    Link("{s} was designed by {b}.", "the designer of {s}"),
-    Link("The night watchman of {s} is called {b}.", "the guard who works nights at {s}"),
+    ("The chief engineer of {s} is {b}.", "the person who heads the engineering of {s}"),
+    ("{s} hired {b} as its lawyer.", "the legal adviser of {s}"),
+    ("{b} keeps the accounts of {s}.", "the bookkeeper of {s}"),
+    ("The first captain of {s} was {b}.", "the earliest commander of {s}"),
+    ("{s} was designed by {b}.", "the designer of {s}"),
+    ("The night watchman of {s} is called {b}.", "the guard who works nights at {s}"),
 )
 PERSON_RELATIONS = tuple(i for i, r in enumerate(RELATIONS) if "person" in r.subjects)
 
@@ -216,9 +211,9 @@ def two_hop(rng: random.Random, taken: set[str]) -> tuple[list[Fact], str, str]:
     """(the link as a Fact, the fact about B), the question through the link, the answer."""
     a, _ = new_subject(rng, ANY_THING, taken)
     b, _ = new_subject(rng, ("person",), taken)
-    link = rng.choice(LINKS)
+    statement, description = rng.choice(LINKS)
     relation = rng.choice(PERSON_RELATIONS)
     answer = RELATIONS[relation].answer(rng)
-    link_fact = Fact(a, "link", -1, b, capitalise(rng.choice(LEAD_INS) + link.statement.format(s=a, b=b)))
-    question = ask(rng, link.description.format(s=a), relation)
+    link_fact = Fact(a, "link", -1, b, capitalise(rng.choice(LEAD_INS) + statement.format(s=a, b=b)))
+    question = ask(rng, description.format(s=a), relation)
     return [link_fact, state(rng, b, "person", relation, answer)], question, answer
