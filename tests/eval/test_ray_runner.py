@@ -16,8 +16,9 @@ from eval.ray_runner import DIE_ONCE, work_items
 from eval.tasks import Case
 
 pytest.importorskip("ray")
-GRID = ["--pipelines", "rag,infini", "--tasks", "passkey", "--lengths", "2k", "--depths", "25,75", "--samples", "2",
-        "--seed", "5", "--max-new-tokens", "12"]
+CASES = ["--tasks", "passkey", "--lengths", "2k", "--depths", "25,75", "--samples", "2", "--seed", "5", "--max-new-tokens", "12"]
+GRID = ["--pipelines", "rag,infini", *CASES]
+INFINI_GRID = ["--pipelines", "infini", *CASES]  # the recovery tests: one pipeline loads faster
 
 
 def eval_cli(*args, env=None, **options):
@@ -67,13 +68,14 @@ def test_two_workers_give_the_plain_runners_rows(plain_rows, tmp_path):
 
 def test_a_worker_killed_mid_document_is_replaced_and_every_case_runs_once(plain_rows, tmp_path):
     marker = tmp_path / "died"
-    done = eval_cli(*GRID, "--out", str(tmp_path / "run"), "--ray", "--ray-workers", "2", env={DIE_ONCE: str(marker)})
+    done = eval_cli(*INFINI_GRID, "--out", str(tmp_path / "run"), "--ray", "--ray-workers", "2", env={DIE_ONCE: str(marker)})
     assert done.returncode == 0, done.stderr[-2000:]
     assert marker.exists()  # a worker did exit mid-document
     rows = rows_of(tmp_path / "run")
-    assert Counter((r["id"], r["pipeline"]) for r in rows) == Counter(by_pair(plain_rows).keys())
+    expected = {k: r["prediction"] for k, r in by_pair(plain_rows).items() if k[1] == "infini"}
+    assert Counter((r["id"], r["pipeline"]) for r in rows) == Counter(expected.keys())
     assert not any(r.get("error") for r in rows)
-    assert {k: r["prediction"] for k, r in by_pair(rows).items()} == {k: r["prediction"] for k, r in by_pair(plain_rows).items()}
+    assert {k: r["prediction"] for k, r in by_pair(rows).items()} == expected
 
 
 def test_a_document_that_keeps_failing_becomes_an_error_row(tmp_path):
@@ -93,7 +95,7 @@ def test_a_document_that_keeps_failing_becomes_an_error_row(tmp_path):
 
 def test_a_killed_driver_resumes_without_duplicates(plain_rows, tmp_path):
     out = tmp_path / "run"
-    driver = subprocess.Popen([sys.executable, "-m", "eval", "run", *GRID, "--out", str(out), "--ray", "--ray-workers", "2"],
+    driver = subprocess.Popen([sys.executable, "-m", "eval", "run", *INFINI_GRID, "--out", str(out), "--ray", "--ray-workers", "2"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     results = out / "results.jsonl"
     deadline = time.time() + 600
@@ -102,9 +104,9 @@ def test_a_killed_driver_resumes_without_duplicates(plain_rows, tmp_path):
     os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray instance it started
     driver.wait()
     first = rows_of(out)
-    assert 1 <= len(first) < 8
-    done = eval_cli(*GRID, "--out", str(out), "--ray", "--ray-workers", "2")
+    assert 1 <= len(first) < 4
+    done = eval_cli(*INFINI_GRID, "--out", str(out), "--ray", "--ray-workers", "2")
     assert done.returncode == 0, done.stderr[-2000:]
     rows = rows_of(out)
-    assert Counter((r["id"], r["pipeline"]) for r in rows) == Counter(by_pair(plain_rows).keys())
+    assert Counter((r["id"], r["pipeline"]) for r in rows) == Counter(k for k in by_pair(plain_rows) if k[1] == "infini")
     assert rows[: len(first)] == first  # what was stored stays as it was
