@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from .provenance import code_version
 from .runner import CaseSpec, answer_rows, error_rows, finished_pairs, group_by_document, ingest_in_batches, make_case
-from .tasks import Case, TokenCounter
+from .tasks import FIXED_DOCUMENT_TASKS, Case, TokenCounter
 
 # Test hook: a worker that finds this variable set, and the file it names absent, creates the file and
 # exits mid-document (after ingesting, before answering): the run must still finish every case once.
@@ -83,8 +83,10 @@ def work_items(pipelines: list[str], specs: list[CaseSpec] | None, cases: list[C
     """One item per document (per `ingest_batch` documents), for each pipeline, leaving out finished pairs."""
     items = []
     for name in pipelines:
-        if specs is not None:  # generated cases: one document each
-            groups = [[spec] for spec in specs if (spec.id, name) not in done]
+        if specs is not None:  # generated cases: one document each, but a fixed-document task's share one
+            todo = [spec for spec in specs if (spec.id, name) not in done]
+            groups = [[spec] for spec in todo if spec.task not in FIXED_DOCUMENT_TASKS]
+            groups += [group for task in FIXED_DOCUMENT_TASKS if (group := [s for s in todo if s.task == task])]
         else:
             todo = [i for i, case in enumerate(cases) if (case.id, name) not in done]
             by_document: dict[str, list[int]] = {}

@@ -47,6 +47,8 @@ def test_work_items_send_one_document_each_and_skip_finished_pairs():
     items = work_items(["infini", "rag"], specs, None, {(specs[0].id, "rag")}, ingest_batch=1)
     assert [len(item.cases) for item in items] == [1] * 7
     assert all(isinstance(ref, CaseSpec) for item in items for ref in item.cases)  # a seed, not a text, travels
+    fixed = work_items(["rag"], case_specs(["docqa", "passkey"], [2000], [25.0], samples=1, seed=1), None, set(), 1)
+    assert [len(item.cases) for item in fixed] == [1, 40]  # docqa's questions share one document: one item
     batched = work_items(["infini"], specs, None, set(), ingest_batch=3)
     assert [len(item.cases) for item in batched] == [3, 1]
     shared = [Case(f"q{i}", "cases", "one document" if i < 3 else "another", "?", ["a"], "em") for i in range(5)]
