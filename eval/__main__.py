@@ -220,6 +220,11 @@ def main(argv=None) -> None:
             from .ray_runner import run_on_ray
             from .runner import case_specs
 
+            try:
+                import ray  # noqa: F401
+            except ImportError:
+                raise SystemExit("error: --ray needs Ray: pip install -e '.[ray]' (make setup installs it)") from None
+
             unknown = [name for name in options["names"] if name not in PIPELINE_NAMES]
             if unknown:
                 raise SystemExit(f"unknown pipeline {unknown[0]!r}; expected one of {PIPELINE_NAMES}")
