@@ -45,7 +45,8 @@ def compare_table(directories: list[str | Path], pipeline: str = "infini", by: t
     """Markdown: per group, the cases all runs share and each run's total score on them. Each run (its
     folders joined) must come from one set-up (eval.provenance) unless mixed_provenance."""
     runs = [[row for folder in str(directory).split(",") for row in read_results(Path(folder))
-             if not (isinstance(row, dict) and row.get("skipped"))]  # no answer attempted: nothing to compare
+             # no answer attempted (skipped), or none obtained (a Ray error row): nothing to compare
+             if not (isinstance(row, dict) and (row.get("skipped") or row.get("error")))]
             for directory in directories]
     for directory, rows in zip(directories, runs):
         if not all(isinstance(row, dict) and {"id", "pipeline"} <= row.keys()

@@ -36,6 +36,18 @@ def test_two_runs_count_only_shared_cases_and_the_discordant_ones(tmp_path):
     assert [cell.strip() for cell in rows[-1]][0] == "all"
 
 
+def test_error_rows_of_a_ray_run_are_left_out_like_missing_cases(tmp_path):
+    from eval.runner import error_rows
+    from eval.tasks import Case
+
+    a = write_run(tmp_path / "a", [1, 1, 0])
+    b = write_run(tmp_path / "b", [1, 0])
+    failed = error_rows([Case("niah_single-8000-2", "niah_single", "", "?", [], "em", 8000)], "infini", "failed 3 times")
+    (b / "results.jsonl").write_text((b / "results.jsonl").read_text() + json.dumps(failed[0]) + "\n")
+    cells = [cell.strip() for cell in table_rows(compare_table([a, b]))[0]]
+    assert cells == ["niah_single", "8000", "2", "2", "1", "1", "0", f"{sign_test_p(1, 0):.3g}"]
+
+
 def test_other_pipelines_and_three_runs(tmp_path):
     a = write_run(tmp_path / "a", [1, 1, 0])
     write_run(tmp_path / "a2", [0, 0, 0], pipeline="rag")
