@@ -38,6 +38,12 @@ def suite_run_argv(name: str, out: str | None, extra: list[str]) -> tuple[list[s
     return [*argv, "--out", str(folder), *extra], folder
 
 
+def check_pipeline_names(names: list[str]) -> None:
+    unknown = [name for name in names if name not in PIPELINE_NAMES]
+    if unknown:
+        raise SystemExit(f"unknown pipeline {unknown[0]!r}; expected one of {PIPELINE_NAMES}")
+
+
 def make_pipelines(names: list[str], model: str | None = None, adapter: str | None = None, segment_len: int | None = None,
                    device: str | None = None, read_cap: float | None = None, memory_layers: list[int] | None = None,
                    dtype: str | None = None, segments_per_pass: int | None = None):
@@ -47,6 +53,8 @@ def make_pipelines(names: list[str], model: str | None = None, adapter: str | No
     "int8": the Infini pipelines' attention and MLP weights quantised to int8 (CPU), the others' float32.
     segments_per_pass: Infini segments per pass over the layers (None: as many as fit the reader's budget).
     """
+    check_pipeline_names(names)
+
     import torch
 
     from core.loading import default_dtype, load_base_model
@@ -60,8 +68,6 @@ def make_pipelines(names: list[str], model: str | None = None, adapter: str | No
     lm, tokenizer = load_base_model(model, dtype=weights, device=device)
     pipelines = {}
     for name in names:
-        if name not in PIPELINE_NAMES:
-            raise SystemExit(f"unknown pipeline {name!r}; expected one of {PIPELINE_NAMES}")
         if name == "infini":
             pipelines[name] = InfiniPipeline.load(
                 adapter=adapter, segment_len=segment_len, base=(copy.deepcopy(lm), tokenizer), read_cap=read_cap,
@@ -213,6 +219,7 @@ def main(argv=None) -> None:
         adapter = adapter_option(args.adapter)
         if adapter not in (None, "default") and not os.path.isfile(adapter):
             raise SystemExit(f"error: no adapter file at {adapter} (use --adapter none for the untrained conversion)")
+        check_pipeline_names(args.pipelines.split(","))  # before any model loads, here or on Ray workers
         options = {"names": args.pipelines.split(","), "model": args.model, "adapter": adapter,
                    "segment_len": args.segment_len, "device": args.device, "read_cap": args.read_cap,
                    "memory_layers": args.memory_layers, "dtype": args.dtype, "segments_per_pass": args.segments_per_pass}
@@ -225,9 +232,6 @@ def main(argv=None) -> None:
             except ImportError:
                 raise SystemExit("error: --ray needs Ray: pip install -e '.[ray]' (make setup installs it)") from None
 
-            unknown = [name for name in options["names"] if name not in PIPELINE_NAMES]
-            if unknown:
-                raise SystemExit(f"unknown pipeline {unknown[0]!r}; expected one of {PIPELINE_NAMES}")
             address = args.ray or os.environ.get("RAY_ADDRESS") or "local"
             specs = None if args.cases else case_specs(args.tasks, args.lengths, args.depths, args.samples, args.seed)
             path = run_on_ray(address, options, args.out, specs=specs, cases=load_cases(args.cases) if args.cases else None,

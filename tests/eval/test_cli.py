@@ -12,6 +12,17 @@ def test_missing_adapter_file_stops_before_any_model_loads(tmp_path):
     assert not (tmp_path / "out").exists()  # nothing written
 
 
+@pytest.mark.parametrize("ray", [[], ["--ray"]])
+def test_an_unknown_pipeline_stops_before_any_model_loads(tmp_path, monkeypatch, ray):
+    import core.loading
+
+    monkeypatch.setattr(core.loading, "load_base_model", lambda *a, **k: pytest.fail("the model was loaded"))
+    with pytest.raises(SystemExit, match="unknown pipeline 'retrieval'"):
+        main(["run", "--pipelines", "infini,retrieval", "--tasks", "passkey", "--lengths", "1k", "--out", str(tmp_path), *ray])
+    with pytest.raises(SystemExit, match="unknown pipeline 'nope'"):
+        make_pipelines(["nope"])
+
+
 def test_memory_layers_option_reads_ranges_and_rejects_nonsense():
     assert parse_layers("3,12-14") == [3, 12, 13, 14]
     assert parse_layers("0-2,1") == [0, 1, 2]
