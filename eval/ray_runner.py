@@ -113,18 +113,22 @@ def run_on_ray(address: str, pipeline_options: dict, out_dir: str | Path, specs:
     names = pipeline_options["names"]
     items = work_items(names, specs, cases, done, ingest_batch)
     total = sum(len(item.cases) for item in items)
+    if not items:  # a finished run resumed: nothing to start Ray or load models for
+        return results_path
     connect(address)
     try:
         gpus = 1 if pipeline_options.get("device") == "cuda" else 0
         available = ray.cluster_resources()
         if workers is None:
             workers = int(available.get("GPU", 0)) if gpus else int(available.get("CPU", 1) // cpus_per_worker)
-        workers = max(1, min(workers, len(items) or 1))
+        workers = max(1, min(workers, len(items)))
         actor_class = ray.remote(num_cpus=cpus_per_worker, num_gpus=gpus, max_restarts=0)(EvalWorker)
         shared = {"haystack": ray.put(haystack) if haystack else None, "cases": ray.put(cases) if cases else None}
 
+        code = code_version()  # git describe once, not per (re)started worker
+
         def start_worker():
-            return actor_class.remote(pipeline_options, code_version(), cpus_per_worker, **shared)
+            return actor_class.remote(pipeline_options, code, cpus_per_worker, **shared)
 
         actors = [start_worker() for _ in range(workers)]
         pending, running = deque(items), {}
@@ -149,7 +153,8 @@ def run_on_ray(address: str, pipeline_options: dict, out_dir: str | Path, specs:
                         pending.append(item)  # another worker, whichever is free first
                         continue
                     refs = [cases[r] if isinstance(r, int) else r for r in item.cases]
-                    message = str(exc).strip().splitlines()[-1][:500] if str(exc).strip() else type(exc).__name__
+                    lines = str(exc).strip().splitlines()
+                    message = lines[-1][:500] if lines else type(exc).__name__
                     rows = error_rows(refs, item.pipeline, f"failed {item.attempts} times: {message}")
                 for row in rows:
                     results.write(json.dumps(row) + "\n")

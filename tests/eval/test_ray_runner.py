@@ -56,6 +56,16 @@ def test_work_items_send_one_document_each_and_skip_finished_pairs():
     assert [item.cases for item in grouped] == [[0, 2], [3, 4]]  # indices into the object store's list
 
 
+def test_a_finished_run_resumed_starts_no_ray(tmp_path, monkeypatch):
+    from eval import ray_runner
+
+    specs = case_specs(["passkey"], [2000], [25.0], samples=2, seed=1)
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps({"id": s.id, "pipeline": "rag"}) + "\n" for s in specs))
+    monkeypatch.setattr(ray_runner, "connect", lambda address: pytest.fail("Ray was started"))
+    path = ray_runner.run_on_ray("local", {"names": ["rag"]}, tmp_path, specs=specs)
+    assert path == tmp_path / "results.jsonl" and len(path.read_text().splitlines()) == 2
+
+
 def test_two_workers_give_the_plain_runners_rows(plain_rows, tmp_path):
     done = eval_cli(*GRID, "--out", str(tmp_path), "--ray", "--ray-workers", "2")
     assert done.returncode == 0, done.stderr[-2000:]
