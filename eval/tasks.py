@@ -10,9 +10,9 @@ import json
 import random
 import re
 import string
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from dataclasses import dataclass, field
 
 from . import facts
 
@@ -308,6 +308,7 @@ def docqa_questions() -> tuple[dict, ...]:
     return tuple(json.loads(DOCQA_FILE.read_text())["questions"])
 
 
+@lru_cache(maxsize=1)
 def docqa_document() -> str:
     """The last 10% of the Language Reference: held out from every training recipe (infini.train_data)."""
     from infini.train_data import split_reference
