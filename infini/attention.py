@@ -60,7 +60,9 @@ def unit(x: torch.Tensor) -> torch.Tensor:
     return F.normalize(x, dim=-1, eps=MEMORY_EPS)
 
 
-def deltanet_update(k_unit: torch.Tensor, v: torch.Tensor, beta: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
+def deltanet_update(
+    k_unit: torch.Tensor, v: torch.Tensor, beta: torch.Tensor, M: torch.Tensor, log_alpha: torch.Tensor | None = None
+) -> torch.Tensor:
     """Variant, not the paper's: the delta rule applied token by token, with write strength beta.
 
         M_t = M_{t-1} + beta_t k_t^T (v_t - k_t M_{t-1})        (Schlag et al. 2021; DeltaNet)
@@ -74,15 +76,35 @@ def deltanet_update(k_unit: torch.Tensor, v: torch.Tensor, beta: torch.Tensor, M
     The T sequential steps in closed form (WY form): with U_t = beta_t (v_t - k_t M_{t-1}),
         (I + diag(beta) tril(K K^T, -1)) U = diag(beta) (V - K M_0),   M_T = M_0 + K^T U.
 
-    k_unit (B, G, T, d), v (B, G, T, d), beta (B, G, T), M (B, G, d, d) -> M (B, G, d, d)
+    With `log_alpha` (variant decay_gate: Gated DeltaNet, Yang et al. 2024) the memory also decays by
+    alpha_t in (0, 1] before each write, so the model can clear what it no longer needs instead of
+    overwriting it key by key:
+        M_t = alpha_t M_{t-1} + beta_t k_t^T (v_t - alpha_t k_t M_{t-1}).
+    With Gamma_t = alpha_1 ... alpha_t, the same closed form holds with decayed terms:
+        (I + diag(beta) tril((Gamma_i / Gamma_j) K K^T, -1)) U = diag(beta) (V - diag(Gamma) K M_0),
+        M_T = Gamma_T M_0 + K^T diag(Gamma_T / Gamma) U.
+
+    k_unit (B, G, T, d), v (B, G, T, d), beta (B, G, T), M (B, G, d, d), log_alpha (B, G, T) <= 0 or None
+    -> M (B, G, d, d)
     """
     T = k_unit.shape[2]
     b = beta.unsqueeze(-1)  # (B, G, T, 1)
     strictly_lower = torch.ones(T, T, dtype=torch.bool, device=k_unit.device).tril(-1)
-    system = b * (k_unit @ k_unit.transpose(-1, -2)).masked_fill(~strictly_lower, 0.0)  # (B, G, T, T)
+    overlap = k_unit @ k_unit.transpose(-1, -2)  # (B, G, T, T)
+    retrieved = k_unit @ M  # (B, G, T, d): K M_0
+    if log_alpha is not None:
+        log_gamma = log_alpha.cumsum(dim=-1)  # (B, G, T) log Gamma_t
+        # log(Gamma_i / Gamma_j) <= 0 below the diagonal; masked before exp so the upper part cannot overflow
+        pair_decay = (log_gamma.unsqueeze(-1) - log_gamma.unsqueeze(-2)).masked_fill(~strictly_lower, float("-inf"))
+        overlap = overlap * pair_decay.exp()
+        retrieved = retrieved * log_gamma.exp().unsqueeze(-1)  # diag(Gamma) K M_0
+    system = b * overlap.masked_fill(~strictly_lower, 0.0)  # (B, G, T, T)
     system = system + torch.eye(T, device=k_unit.device)
-    new_values = torch.linalg.solve_triangular(system, b * (v - k_unit @ M), upper=False, unitriangular=True)
-    return M + k_unit.transpose(-1, -2) @ new_values  # (B, G, d, d)
+    new_values = torch.linalg.solve_triangular(system, b * (v - retrieved), upper=False, unitriangular=True)
+    if log_alpha is None:
+        return M + k_unit.transpose(-1, -2) @ new_values  # (B, G, d, d)
+    to_end = (log_gamma[..., -1:] - log_gamma).exp().unsqueeze(-1)  # (B, G, T, 1) Gamma_T / Gamma_t
+    return log_gamma[..., -1].exp()[..., None, None] * M + k_unit.transpose(-1, -2) @ (to_end * new_values)
 
 
 def causal_conv(x: torch.Tensor, tail: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -246,7 +268,7 @@ class InfiniAttention(nn.Module):
     def __init__(
         self, base_attention: nn.Module, layer_idx: int, update_rule: str = "delta", gate_init: float = -4.0,
         read_cap: float = 0.0, has_memory: bool = True, query_gate: bool = False, key_conv: int = 0,
-        value_shift: bool = False,
+        value_shift: bool = False, decay_gate: bool = False,
     ):
         super().__init__()
         if update_rule not in UPDATE_RULES:
@@ -287,6 +309,16 @@ class InfiniAttention(nn.Module):
             self.memory_beta = nn.Linear(config.hidden_size, self.num_kv_heads, device=weight.device)
             nn.init.zeros_(self.memory_beta.weight)
             nn.init.zeros_(self.memory_beta.bias)
+        self.decay_gate = has_memory and decay_gate
+        if self.decay_gate:
+            if update_rule != "deltanet":
+                raise ValueError("decay_gate is a variant of the deltanet rule (Gated DeltaNet)")
+            # Variant: per-token decay alpha_t = exp(-softplus(x W_a + b_a)) per KV head (deltanet_update). Starts at
+            # W_a = 0, b_a = -10: alpha = 1 - 4.5e-5, a memory that keeps 69% after 8K tokens, so a trained artifact
+            # without decay is where training resumes; Adam moves b_a at its learning rate whatever the small gradient.
+            self.memory_decay = nn.Linear(config.hidden_size, self.num_kv_heads, device=weight.device)
+            nn.init.zeros_(self.memory_decay.weight)
+            nn.init.constant_(self.memory_decay.bias, -10.0)
         self.value_shift = value_shift  # variant: key t stores value t+1 (next_token_pairs)
         self.key_conv = key_conv if has_memory else 0
         if self.key_conv:
@@ -344,12 +376,17 @@ class InfiniAttention(nn.Module):
             if ctx.write and self.update_rule == "deltanet":
                 beta = torch.sigmoid(self.memory_beta(hidden_states.to(self.memory_beta.weight.dtype))).transpose(1, 2)  # (B, G, T)
                 k_write, v_write = unit(k_mem.float()), v_mem.float()
+                per_key = (beta,)
+                if self.decay_gate:  # log alpha_t (B, G, T)
+                    decay_in = self.memory_decay(hidden_states.to(self.memory_decay.weight.dtype))
+                    per_key += (-F.softplus(decay_in.float()).transpose(1, 2),)
                 if self.value_shift:
-                    k_write, v_write, beta = next_token_pairs(k_write, v_write, beta)
+                    k_write, v_write, *per_key = next_token_pairs(k_write, v_write, *per_key)
                 if ctx.write_strengths is not None:
-                    ctx.write_strengths.append(beta.mean())
+                    ctx.write_strengths.append(per_key[0].mean())
                 (M_read,), (M_new,) = scan_segments(
-                    lambda M, k, v, b: (deltanet_update(k, v, b, M),), (M,), (k_write, v_write, beta), W)
+                    lambda M, k, v, *per_key: (deltanet_update(k, v, *per_key[:1], M, *per_key[1:]),), (M,),
+                    (k_write, v_write, *per_key), W)
                 ctx.memory_out.append((M_new, z, *tails))
             elif ctx.write:
                 k_write, v_write = sigma(k_mem.float()), v_mem.float()

@@ -22,9 +22,10 @@ from .model import InfiniModel
 DOCUMENT_PLACEHOLDER = "\x00DOCUMENT\x00"
 MAX_PENDING_CHARS = 20_000  # text with no safe cut point (e.g. one giant "word") is cut here anyway
 # Tokens per pass over the layers in ingestion (segments x documents x segment length): bounds the activations
-# (about 13 MB per 2K tokens for SmolLM2-135M in float32) and so peak memory, whatever the document's length;
-# wider passes were no faster on 2 cores (bench/ingest.py).
-PASS_TOKENS = 2048
+# (about 7 MB per 1K tokens for SmolLM2-135M in float32) and so peak memory, whatever the document's length.
+# 1,024 was the fastest on 2 AVX2 cores (8 segments of 128: 545 tokens/s, 16: 525, 32: 455, 4: 460): wider
+# passes spill the MLP's activations out of cache.
+PASS_TOKENS = 1024
 
 ProgressCallback = Callable[[int, int], None]  # (segments written so far, tokens seen so far)
 

@@ -57,6 +57,8 @@ DEFAULTS = {
     "lr_query_gate": None,  # learning rate of the query gates' W_g; None: the adapters' (stage 6: W_g barely moved)
     "key_conv": 0,  # variant: memory queries and keys convolved over this many tokens (InfiniConfig.key_conv)
     "value_shift": False,  # variant: each key stores the next token's value (InfiniConfig.value_shift)
+    "decay_gate": False,  # variant (deltanet): Gated DeltaNet's per-token decay (InfiniConfig.decay_gate)
+    "lr_decay": 0.05,  # the decay gate's bias: from -10 (no decay) an Adam step moves it about this much
     "lr_conv": None,  # learning rate of the convolutions' taps; None: the gates' (the adapters' would barely move them)
     # The text documents are made of (train_data.TEXTS): the Language Reference's first 90% (every artifact up to
     # the key-convolution chain; the eval's haystack) or the standard library's docstrings (disjoint from it).
@@ -109,7 +111,8 @@ def build_model(recipe: dict, model_path: str | None = None):
     dtype = getattr(torch, recipe["dtype"])
     lm, tokenizer = load_base_model(model_path, dtype=dtype, device=recipe["device"])
     config = InfiniConfig(recipe["segment_len"], recipe["update_rule"], recipe["gate_init"], recipe["read_cap"],
-                          recipe["memory_layers"], recipe["query_gate"], recipe["key_conv"], recipe["value_shift"])
+                          recipe["memory_layers"], recipe["query_gate"], recipe["key_conv"], recipe["value_shift"],
+                          recipe["decay_gate"])
     model = InfiniModel(lm, config)
     add_lora(model, recipe["lora_rank"], recipe["lora_alpha"], recipe["lora_targets"])
     if recipe["init_adapter"]:
@@ -121,7 +124,8 @@ def build_model(recipe: dict, model_path: str | None = None):
         if card["infini"].get("key_conv", 0) not in (0, recipe["key_conv"]):
             raise SystemExit(f"{recipe['init_adapter']} has key_conv {card['infini']['key_conv']}, the recipe {recipe['key_conv']}")
         fresh = [name for name, new in (("memory_gate_proj", recipe["query_gate"] and not card["infini"].get("query_gate", False)),
-                                        ("memory_conv", recipe["key_conv"] and not card["infini"].get("key_conv", 0))) if new]
+                                        ("memory_conv", recipe["key_conv"] and not card["infini"].get("key_conv", 0)),
+                                        ("memory_decay", recipe["decay_gate"] and not card["infini"].get("decay_gate", False))) if new]
         load_trained_weights(model, recipe["init_adapter"], fresh)
     mark_trainable(model.lm)
     return model, tokenizer
@@ -137,8 +141,9 @@ def make_optimizer(model: InfiniModel, recipe: dict) -> torch.optim.Optimizer:
     query_gates = [p for n, p in named if "memory_gate_proj" in n] if own_query_lr else []
     convs = [p for n, p in named if "memory_conv" in n]  # taps near 1 and 0: a scale like the gates', no decay
     gates = [p for n, p in named if n.endswith("memory_gate") or ("memory_beta.bias" in n and not own_write_lr)]
+    decay_biases = [p for n, p in named if "memory_decay.bias" in n]  # weight over the hidden state: with LoRA
     adapters = [p for n, p in named if "lora_" in n or ("memory_gate_proj" in n and not own_query_lr)
-                or ("memory_beta.weight" in n and not own_write_lr)]
+                or ("memory_beta.weight" in n and not own_write_lr) or "memory_decay.weight" in n]
 
     def group(params, lr, weight_decay=0.0):  # base_lr: what the schedule scales each step
         return {"params": params, "lr": lr, "weight_decay": weight_decay, "base_lr": lr}
@@ -151,6 +156,8 @@ def make_optimizer(model: InfiniModel, recipe: dict) -> torch.optim.Optimizer:
         groups.append(group(query_gates, recipe["lr_query_gate"]))
     if convs:
         groups.append(group(convs, recipe["lr_conv"] if recipe["lr_conv"] is not None else recipe["lr_gate"]))
+    if decay_biases:
+        groups.append(group(decay_biases, recipe["lr_decay"]))
     return torch.optim.AdamW(groups, betas=(0.9, 0.95))
 
 

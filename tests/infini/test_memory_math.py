@@ -89,6 +89,30 @@ def test_deltanet_variant_closed_form_matches_token_by_token_loop():
             torch.testing.assert_close(M_new[b, g], naive_deltanet(k[b, g], v[b, g], beta[b, g], M[b, g]))
 
 
+def naive_gated_deltanet(k, v, beta, alpha, M):  # Gated DeltaNet one token at a time: decay, then the delta write
+    M = M.clone()
+    for t in range(k.shape[0]):
+        key = k[t] / k[t].norm()
+        M = alpha[t] * M
+        M += beta[t] * torch.outer(key, v[t] - key @ M)
+    return M
+
+
+def test_decay_gate_closed_form_matches_token_by_token_loop():
+    _, k, v, M, _ = random_case(T=11)
+    g = torch.Generator().manual_seed(3)
+    beta = torch.rand(k.shape[:3], generator=g, dtype=torch.float64)
+    alpha = 0.3 + 0.7 * torch.rand(k.shape[:3], generator=g, dtype=torch.float64)  # decays from 0.3 to 1
+    M_new = deltanet_update(unit(k), v, beta, M, alpha.log())
+    for b in range(k.shape[0]):
+        for h in range(k.shape[1]):
+            torch.testing.assert_close(M_new[b, h], naive_gated_deltanet(k[b, h], v[b, h], beta[b, h], alpha[b, h], M[b, h]))
+    # No decay (log alpha = 0) is DeltaNet; decay alone (beta = 0) scales the memory by the product of the alphas.
+    torch.testing.assert_close(deltanet_update(unit(k), v, beta, M, torch.zeros_like(beta)), deltanet_update(unit(k), v, beta, M))
+    torch.testing.assert_close(deltanet_update(unit(k), v, torch.zeros_like(beta), M, alpha.log()),
+                               M * alpha.prod(dim=-1)[..., None, None])
+
+
 def test_deltanet_variant_keeps_a_needle_under_repeated_filler():
     # A needle, then the same filler segment 50 times. Variant: filler writes never touch what M returns
     # for directions orthogonal to the filler keys, and once the filler is stored a pass writes nothing.

@@ -13,6 +13,7 @@ RULES = [
     {"update_rule": "deltanet"},
     {"update_rule": "deltanet", "key_conv": 4},
     {"update_rule": "deltanet", "key_conv": 3, "value_shift": True, "read_cap": 1.0},
+    {"update_rule": "deltanet", "key_conv": 4, "decay_gate": True},
 ]
 
 
@@ -25,6 +26,11 @@ def test_parallel_state_equals_sequential_per_layer(tiny_llama, tokenizer, langu
     """Every layer's M, z and convolution tails within 1e-4 relative error (fp32) of segment by segment,
     for windows that do and do not divide the document's segment count."""
     model = InfiniModel(copy.deepcopy(tiny_llama), InfiniConfig(segment_len=32, gate_init=0.0, **settings))
+    if model.config.decay_gate:  # a decay that matters (about 0.9 a token, varying), not the near-1 start
+        torch.manual_seed(0)
+        for layer in model.attention_layers():
+            layer.memory_decay.bias.data.fill_(-2.0)
+            layer.memory_decay.weight.data.normal_(0.0, 0.05)
     text = language_reference[:9000]
     sequential = InfiniReader(model, tokenizer, segments_per_pass=1).ingest(text)
     assert sequential.extra["segments"] > 60
