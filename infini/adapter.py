@@ -95,8 +95,9 @@ def load_trained_weights(model: InfiniModel, path: str | os.PathLike, fresh: tup
     A model with memory in fewer layers (InfiniConfig.memory_layers) takes the artifact's weights
     for those layers only: that is how a memory trained everywhere is measured layer by layer.
     `fresh`: names of parameters the model adds to the artifact (training's next stage), e.g.
-    "memory_gate_proj" (query gates on static ones) or "memory_conv" (the key convolution); they keep
-    their start (zero token terms, identity taps), which reads exactly like the artifact.
+    "memory_gate_proj" (query gates on static ones), "memory_conv" (the key convolution) or "memory_decay"
+    (the decay gate); they keep their start (zero token terms, identity taps, a decay of 1 - 4.5e-5), which
+    reads exactly (the decay: nearly) like the artifact.
     """
     weights = load_file(str(path))
     without_memory = {f"layers.{a.layer_idx}." for a in model.attention_layers() if not a.has_memory}

@@ -376,17 +376,17 @@ class InfiniAttention(nn.Module):
             if ctx.write and self.update_rule == "deltanet":
                 beta = torch.sigmoid(self.memory_beta(hidden_states.to(self.memory_beta.weight.dtype))).transpose(1, 2)  # (B, G, T)
                 k_write, v_write = unit(k_mem.float()), v_mem.float()
-                per_key = (beta,)
-                if self.decay_gate:  # log alpha_t (B, G, T)
+                log_alpha = ()  # with the decay gate: (log alpha_t (B, G, T),)
+                if self.decay_gate:
                     decay_in = self.memory_decay(hidden_states.to(self.memory_decay.weight.dtype))
-                    per_key += (-F.softplus(decay_in.float()).transpose(1, 2),)
+                    log_alpha = (-F.softplus(decay_in.float()).transpose(1, 2),)
                 if self.value_shift:
-                    k_write, v_write, *per_key = next_token_pairs(k_write, v_write, *per_key)
+                    k_write, v_write, beta, *log_alpha = next_token_pairs(k_write, v_write, beta, *log_alpha)
                 if ctx.write_strengths is not None:
-                    ctx.write_strengths.append(per_key[0].mean())
+                    ctx.write_strengths.append(beta.mean())
                 (M_read,), (M_new,) = scan_segments(
-                    lambda M, k, v, *per_key: (deltanet_update(k, v, *per_key[:1], M, *per_key[1:]),), (M,),
-                    (k_write, v_write, *per_key), W)
+                    lambda M, k, v, b, *log_a: (deltanet_update(k, v, b, M, *log_a),), (M,),
+                    (k_write, v_write, beta, *log_alpha), W)
                 ctx.memory_out.append((M_new, z, *tails))
             elif ctx.write:
                 k_write, v_write = sigma(k_mem.float()), v_mem.float()
