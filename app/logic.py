@@ -193,7 +193,7 @@ def memory_figure(infini_pipeline, handle):
     from infini.gates import gate_heatmap
 
     gates = infini_pipeline.reader.model.gate_values().numpy()
-    norms = [float(entry[0].norm()) for entry in handle.state.memory]  # entry[0]: M
+    norms = [float(entry.M.norm()) for entry in handle.state.memory]
     fig, (left, right) = plt.subplots(1, 2, figsize=(8, 4.2), gridspec_kw={"width_ratios": [3, 2]})
     gate_heatmap(fig, left, gates)
     right.barh(range(len(norms)), norms, color="tab:blue")

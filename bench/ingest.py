@@ -106,7 +106,7 @@ def in_fresh_process(args: argparse.Namespace, *extra: str) -> dict:
 def state_error(path: Path, reference: Path) -> float:
     """Largest relative error over layers of M (max |a - b| / max |b|) against the reference state."""
     a, b = MemoryState.load(path).memory, MemoryState.load(reference).memory
-    return max(((x[0] - y[0]).abs().max() / y[0].abs().max().clamp_min(1e-12)).item() for x, y in zip(a, b))
+    return max(((x.M - y.M).abs().max() / y.M.abs().max().clamp_min(1e-12)).item() for x, y in zip(a, b))
 
 
 def main() -> None:

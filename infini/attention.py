@@ -18,6 +18,8 @@ from peft.tuners.lora import LoraLayer
 from torch import nn
 from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
+from .memory_state import LayerMemory
+
 MEMORY_EPS = 1e-6  # keeps Eq. 7's division finite while the memory is empty (M_0 = 0, z_0 = 0)
 UPDATE_RULES = ("linear", "delta", "deltanet")  # the paper's two, and one variant (not the paper's)
 
@@ -191,8 +193,7 @@ class SegmentContext:
     # in the batch read the memory as a constant, so no gradient runs through their residual stream; it still
     # flows through what they write.
     detached_reads: int = 0
-    # per layer (M (B,G,d,d), z (B,G,d)) float32; with key_conv also the convolutions' tails
-    # (queries (B,Hq,K-1,d), keys (B,G,K-1,d)): the memory branch's last K-1 inputs before this segment
+    # one LayerMemory per layer (memory_state.py): what this forward reads, and (memory_out) what it leaves
     memory_in: list | None = None
     # Training (recipe key write_penalty): when a list, every deltanet write appends its mean write
     # strength here, so the loss can charge for what is written (see deltanet_update).
@@ -359,9 +360,8 @@ class InfiniAttention(nn.Module):
 
         if use_memory:
             W = ctx.window
-            M, z, *tails = ctx.memory_in[self.layer_idx]
+            M, z, q_tail, k_tail = ctx.memory_in[self.layer_idx]
             if self.key_conv:  # variant: queries and keys as n-grams (causal_conv), over the segments joined in time
-                q_tail, k_tail = tails
                 if cached:  # the generated tokens follow the prompt, not the memory's last segment
                     q_tail = past_query_tail[0]
                 q_mem, q_tail = causal_conv(segments_to_sequence(q_mem, W), q_tail, self.memory_conv_q)
@@ -369,7 +369,6 @@ class InfiniAttention(nn.Module):
                 if ctx.write:  # keys only matter for a write; answering and decoding skip them
                     k_mem, k_tail = causal_conv(segments_to_sequence(k_mem, W), k_tail, self.memory_conv_k)
                     k_mem = sequence_to_segments(k_mem, W)
-                tails = [q_tail, k_tail]
             # Write: the memory each segment reads (M_{s-1}) and the one the last segment leaves (M_s).
             # Memory branch: Q and K *without* RoPE, in float32 whatever the model's dtype.
             M_read, z_read = M, z
@@ -387,14 +386,14 @@ class InfiniAttention(nn.Module):
                 (M_read,), (M_new,) = scan_segments(
                     lambda M, k, v, b, *log_a: (deltanet_update(k, v, b, M, *log_a),), (M,),
                     (k_write, v_write, beta, *log_alpha), W)
-                ctx.memory_out.append((M_new, z, *tails))
+                ctx.memory_out.append(LayerMemory(M_new, z, q_tail, k_tail))
             elif ctx.write:
                 k_write, v_write = sigma(k_mem.float()), v_mem.float()
                 if self.value_shift:
                     k_write, v_write = next_token_pairs(k_write, v_write)
                 (M_read, z_read), (M_new, z_new) = scan_segments(
                     lambda M, z, k, v: memory_update(k, v, M, z, self.update_rule), (M, z), (k_write, v_write), W)
-                ctx.memory_out.append((M_new, z_new, *tails))
+                ctx.memory_out.append(LayerMemory(M_new, z_new, q_tail, k_tail))
             # Read
             if self.update_rule == "deltanet":  # variant: unit-vector read, no denominator
                 memory_attn = (unit(q_mem.float()).view(B, G, R, T, d) @ M_read.unsqueeze(2)).reshape(B, self.num_heads, T, d)
@@ -422,7 +421,7 @@ class InfiniAttention(nn.Module):
                 ctx.gate_log.append(gate.detach().expand(B, self.num_heads, T, 1)[..., 0])
             attn = torch.lerp(attn.float(), memory_attn, gate).to(hidden_states.dtype)  # Eq. 10: g A_mem + (1-g) A_dot
         if generating:
-            query_tail = [tails[0]] if use_memory and self.key_conv else []
+            query_tail = [q_tail] if use_memory and self.key_conv else []
             if cached:
                 ctx.local_kv[self.layer_idx] = (k_local, v_local, *query_tail)
             else:

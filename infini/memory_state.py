@@ -11,13 +11,31 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 FORMAT_VERSION = 1
-ENTRY_NAMES = ("M", "z", "q_tail", "k_tail")  # a layer's memory tensors, in order; the tails only with key_conv
+
+
+class LayerMemory(NamedTuple):
+    """One layer's memory after some segments: what the next segment reads and continues from."""
+
+    M: torch.Tensor  # (B, G, d, d) float32: the associative matrix (Eq. 8/9; deltanet: attention.deltanet_update)
+    z: torch.Tensor  # (B, G, d) float32: the normalisation term (Eq. 7-9; the deltanet variant keeps it at 0)
+    # With key_conv (attention.causal_conv) only, else None: the memory branch's last K-1 query and key inputs
+    q_tail: torch.Tensor | None = None  # (B, Hq, K-1, d)
+    k_tail: torch.Tensor | None = None  # (B, G, K-1, d)
+
+    def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> "LayerMemory":
+        """fn applied to every tensor held (a copy, a device move, a selection of rows)."""
+        return LayerMemory(*(None if t is None else fn(t) for t in self))
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The tensors held, by name (the tails only with key_conv)."""
+        return {name: t for name, t in zip(self._fields, self) if t is not None}
 
 
 class StateFileError(ValueError):
@@ -26,7 +44,7 @@ class StateFileError(ValueError):
 
 @dataclass
 class MemoryState:
-    memory: list  # per layer (M (1, G, d, d), z (1, G, d)) float32, with key_conv also two tails (InfiniModel.empty_memory)
+    memory: list[LayerMemory]  # one per layer, batch 1 (InfiniModel.empty_memory)
     tail: list[int]  # tokens of the last, partial segment (not yet written to memory)
     pending_text: str  # text received but not yet tokenized (it may still join the next piece)
     tokens_seen: int  # tokens written to memory plus the tail
@@ -37,14 +55,14 @@ class MemoryState:
 
     def clone(self) -> "MemoryState":
         return MemoryState(
-            memory=[tuple(t.clone() for t in entry) for entry in self.memory],
+            memory=[entry.map(torch.clone) for entry in self.memory],
             tail=list(self.tail), pending_text=self.pending_text, tokens_seen=self.tokens_seen,
             segment_len=self.segment_len, fingerprint=self.fingerprint, chars_seen=self.chars_seen,
             extra=dict(self.extra),
         )
 
     def memory_bytes(self) -> int:
-        return sum(t.numel() * t.element_size() for entry in self.memory for t in entry)
+        return sum(t.numel() * t.element_size() for entry in self.memory for t in entry.tensors().values())
 
     def nbytes(self) -> int:
         """Bytes held: memory tensors plus the partial segment (4 bytes per token) and pending text."""
@@ -56,7 +74,7 @@ class MemoryState:
         path = Path(path)
         tensors = {}
         for i, entry in enumerate(self.memory):
-            for name, tensor in zip(ENTRY_NAMES, entry):
+            for name, tensor in entry.tensors().items():
                 tensors[f"layer{i}.{name}"] = tensor.detach().float().cpu().contiguous()
         tensors["tail"] = torch.tensor(self.tail, dtype=torch.int64)
         metadata = {
@@ -93,8 +111,10 @@ class MemoryState:
             num_layers = int(metadata["num_layers"])
             memory = []
             for i in range(num_layers):
-                names = ENTRY_NAMES if f"layer{i}.q_tail" in tensors or f"layer{i}.k_tail" in tensors else ENTRY_NAMES[:2]
-                memory.append(tuple(tensors[f"layer{i}.{name}"] for name in names))  # KeyError: a tensor is missing
+                names = ["M", "z"]
+                if f"layer{i}.q_tail" in tensors or f"layer{i}.k_tail" in tensors:  # key_conv
+                    names += ["q_tail", "k_tail"]
+                memory.append(LayerMemory(*(tensors[f"layer{i}.{name}"] for name in names)))  # KeyError: one is missing
             state = cls(
                 memory=memory, tail=tensors["tail"].tolist(), pending_text=metadata["pending_text"],
                 tokens_seen=int(metadata["tokens_seen"]), segment_len=int(metadata["segment_len"]),

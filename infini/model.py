@@ -15,9 +15,10 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from .attention import InfiniAttention, SegmentContext
+from .memory_state import LayerMemory
 from core.loading import base_fingerprint, quantize_int8
 
-Memory = list  # per layer: (M (B, G, d, d), z (B, G, d)) float32, with key_conv + (q_tail, k_tail) (attention.causal_conv)
+Memory = list[LayerMemory]  # one per layer
 
 
 @dataclass
@@ -115,11 +116,11 @@ class InfiniModel(nn.Module):
         device = device or self.lm.device
         B, G, d, K = batch_size, self.num_kv_heads, self.head_dim, self.config.key_conv
 
-        def tails():  # fresh tensors per layer: a state saved before any write must not share storage
-            return (torch.zeros(B, self.num_heads, K - 1, d, device=device), torch.zeros(B, G, K - 1, d, device=device)) if K else ()
+        def layer() -> LayerMemory:  # fresh tensors per layer: a state saved before any write must not share storage
+            tails = (torch.zeros(B, self.num_heads, K - 1, d, device=device), torch.zeros(B, G, K - 1, d, device=device)) if K else ()
+            return LayerMemory(torch.zeros(B, G, d, d, device=device), torch.zeros(B, G, d, device=device), *tails)
 
-        return [(torch.zeros(B, G, d, d, device=device), torch.zeros(B, G, d, device=device), *tails())
-                for _ in range(self.num_layers)]
+        return [layer() for _ in range(self.num_layers)]
 
     def attention_layers(self) -> list[InfiniAttention]:
         return [layer.self_attn for layer in self.lm.model.layers]
@@ -232,7 +233,7 @@ class InfiniModel(nn.Module):
             if detached == ids.shape[1] and torch.is_grad_enabled():  # no gradient in the residual stream: nothing to recompute
                 hidden, memory = self.write_segments(ids, memory, detached)
             elif checkpointed and torch.is_grad_enabled():
-                flat = [t for entry in memory for t in entry]
+                flat = [t for entry in memory for t in entry]  # LayerMemory fields, None where a variant is off
                 out = checkpoint(self._checkpointable_window, ids, detached, *flat, use_reentrant=False)
                 hidden, memory = out[0], self._unflatten(out[1:])
             else:
@@ -241,9 +242,9 @@ class InfiniModel(nn.Module):
         return hiddens, memory
 
     def _unflatten(self, flat) -> Memory:
-        """The per-layer entries back from one flat sequence of tensors (checkpoint passes tensors only)."""
-        per_layer = len(flat) // self.num_layers
-        return [tuple(flat[per_layer * i:per_layer * (i + 1)]) for i in range(self.num_layers)]
+        """The per-layer entries back from one flat sequence (checkpoint passes and returns flat arguments)."""
+        per_layer = len(LayerMemory._fields)
+        return [LayerMemory(*flat[per_layer * i:per_layer * (i + 1)]) for i in range(self.num_layers)]
 
     def _checkpointable_window(self, ids, detached_reads, *flat_memory):
         hidden, new_memory = self.write_segments(ids, self._unflatten(flat_memory), detached_reads)

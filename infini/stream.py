@@ -16,7 +16,7 @@ import torch
 
 from core.decoding import Answer, greedy_pieces, stop_ids_of
 
-from .memory_state import MemoryState, StateFileError
+from .memory_state import LayerMemory, MemoryState, StateFileError
 from .model import InfiniModel
 
 DOCUMENT_PLACEHOLDER = "\x00DOCUMENT\x00"
@@ -36,11 +36,6 @@ def last_safe_cut(text: str) -> int:
         if text[p] == " " and not text[p - 1].isspace() and not text[p + 1].isspace():
             return p
     return 0
-
-
-def to_device(entry: tuple, device) -> tuple:
-    """One layer's memory tensors (M, z and, with key_conv, the tails) on `device`."""
-    return tuple(t.to(device) for t in entry)
 
 
 def chat_turn(tokenizer) -> tuple[str, str]:
@@ -89,7 +84,7 @@ class InfiniReader:
     # ---- ingestion --------------------------------------------------------------------------
     def new_state(self) -> MemoryState:
         return MemoryState(
-            memory=[to_device(entry, "cpu") for entry in self.model.empty_memory(1, device=self.device)],
+            memory=[entry.map(torch.Tensor.cpu) for entry in self.model.empty_memory(1, device=self.device)],
             tail=self.encode(self.turn_open), pending_text="", tokens_seen=0,
             segment_len=self.segment_len, fingerprint=self.fingerprint(),
         )
@@ -119,8 +114,8 @@ class InfiniReader:
         rows = [i for i, count in enumerate(counts) if count]  # which state each batch row belongs to
         if not rows:
             return
-        memory = [tuple(torch.cat(parts) for parts in zip(*layer))  # per layer, each state's (1, ...) -> (B, ...)
-                  for layer in zip(*([to_device(entry, device) for entry in states[i].memory] for i in rows))]
+        memory = [LayerMemory(*(None if parts[0] is None else torch.cat(parts).to(device) for parts in zip(*layer)))
+                  for layer in zip(*(states[i].memory for i in rows))]  # per layer, each state's (1, ...) -> (B, ...)
         written, before, finished = 0, sum(state.extra.get("segments", 0) for state in states), {}
         tokens_seen = sum(state.tokens_seen for state in states)
         done = 0  # segments of each remaining state written so far
@@ -136,7 +131,7 @@ class InfiniReader:
             if len(keep) < len(rows):  # some states have no full segment left: take their rows out
                 finished.update(self._rows(rows, memory, [row for row in range(len(rows)) if row not in keep]))
                 index = torch.tensor(keep, device=device, dtype=torch.long)
-                memory = [tuple(t.index_select(0, index) for t in entry) for entry in memory]
+                memory = [entry.map(lambda t: t.index_select(0, index)) for entry in memory]
                 rows = [rows[row] for row in keep]
         # Only now does any state change (memory, tail and count together): an interrupted write leaves them as they were.
         for i, state_memory in finished.items():
@@ -147,7 +142,7 @@ class InfiniReader:
     @staticmethod
     def _rows(rows: list[int], memory, which) -> dict:
         """{state index: its memory} for the given batch rows, each row back to batch size 1, on the CPU."""
-        return {rows[row]: [tuple(t[row:row + 1].cpu() for t in entry) for entry in memory] for row in which}
+        return {rows[row]: [entry.map(lambda t: t[row:row + 1].cpu()) for entry in memory] for row in which}
 
     def _append_text(self, state: MemoryState, text: str) -> None:
         """Tokenize what can be tokenized for good (up to the last safe cut) onto the tail."""
@@ -199,7 +194,7 @@ class InfiniReader:
         started = time.perf_counter()
         memory = None
         if self.use_memory:
-            memory = [to_device(entry, self.device) for entry in state.memory]
+            memory = [entry.map(lambda t: t.to(self.device)) for entry in state.memory]
         prompt = self.final_tokens(state, question, answer_prefix)
         local_kv: list = []
         hidden, _ = self.model.segment_hidden(torch.tensor([prompt], device=self.device), memory, write=False, local_kv=local_kv)

@@ -203,7 +203,7 @@ def batch_loss(model: InfiniModel, memory_ids, final_ids, targets, S: int, grad_
     finally:
         model.context.write_strengths = None
     if owner is not None:
-        memory = [tuple(t[owner] for t in entry) for entry in memory]
+        memory = [entry.map(lambda t: t[owner]) for entry in memory]
     hidden, _ = model.segment_hidden(final_ids, memory, write=False)
     keep = targets != IGNORE
     logits = model.logits(hidden[keep]).float()  # only where there is a loss: the vocabulary is large

@@ -26,7 +26,6 @@ from eval.report import read_results  # noqa: E402
 from eval.options import add_case_options, cases_from_options  # noqa: E402
 from eval.tasks import has_adjacent_repeat  # noqa: E402
 from infini.pipeline import InfiniPipeline  # noqa: E402
-from infini.stream import to_device  # noqa: E402
 
 
 @torch.no_grad()
@@ -39,7 +38,7 @@ def reply_log_likelihood(reader, state, question: str, answer_prefix: str, reply
     """
     prompt = reader.final_tokens(state, question, answer_prefix)
     targets = reply_ids + [min(reader.stop_ids)]
-    memory = [to_device(entry, reader.device) for entry in state.memory]
+    memory = [entry.map(lambda t: t.to(reader.device)) for entry in state.memory]
     ids = torch.tensor([prompt + targets[:-1]], device=reader.device)
     hidden, _ = reader.model.segment_hidden(ids, memory, write=False)
     logits = reader.model.logits(hidden[0, len(prompt) - 1:])  # (len(targets), vocab)

@@ -31,7 +31,7 @@ def norms_by_segment(model, ids: torch.Tensor, every: int) -> list[tuple[int, fl
         for index, segment in enumerate(ids.split(N, dim=1), start=1):
             _, memory = model.segment_hidden(segment, memory)
             if index % every == 0:
-                norms = torch.stack([M.norm() for M, _ in memory])
+                norms = torch.stack([entry.M.norm() for entry in memory])
                 rows.append((index, norms.mean().item(), norms.max().item(), int(norms.argmax())))
     return rows
 

@@ -45,7 +45,7 @@ RETENTION_AFTER = (1, 4, 16)  # segments after the needle's, where retention is 
 
 def reads(keys: list[torch.Tensor], memory) -> list[torch.Tensor]:
     """What each layer's memory returns for the needle's keys: per layer (needle tokens, G, d)."""
-    return [torch.einsum("tgd,gde->tge", k, M[0]) for k, (M, _) in zip(keys, memory)]
+    return [torch.einsum("tgd,gde->tge", k, entry.M[0]) for k, entry in zip(keys, memory)]
 
 
 def retention(keys: list[torch.Tensor], after: list[torch.Tensor], memory) -> float:

@@ -53,8 +53,8 @@ def test_dtype_option_sets_the_base_weights_and_the_memory_stays_float32(tmp_pat
     pipelines, _ = make_pipelines(["infini_untrained"], str(tmp_path), None, 16, "cpu", dtype=dtype)
     model = pipelines["infini_untrained"].reader.model
     assert model.lm.model.embed_tokens.weight.dtype == expected
-    M, z = model.empty_memory(1)[0]
-    assert M.dtype == z.dtype == torch.float32
+    memory = model.empty_memory(1)[0]
+    assert memory.M.dtype == memory.z.dtype == torch.float32
 
 
 def test_int8_quantises_the_infini_linear_layers_and_marks_its_states(tmp_path, tiny_llama, tokenizer):

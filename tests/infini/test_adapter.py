@@ -68,7 +68,7 @@ def test_memory_in_some_layers_reads_like_closed_gates_elsewhere_and_loads_a_ful
         expected, _ = full.forward_segments(segments, full.empty_memory(1))
         got, memory = only_middle.forward_segments(segments, only_middle.empty_memory(1))
     torch.testing.assert_close(got[-1], expected[-1])
-    assert memory[0][0].abs().max() == 0 and memory[1][0].abs().max() > 0  # only layer 1 writes
+    assert memory[0].M.abs().max() == 0 and memory[1].M.abs().max() > 0  # only layer 1 writes
     with pytest.raises(ValueError, match="outside"):
         InfiniModel(copy.deepcopy(tiny_llama), InfiniConfig(memory_layers=[3]))
 

@@ -43,9 +43,9 @@ def test_a_fresh_decay_gate_barely_decays_and_a_strong_one_forgets_the_start(tin
     late = ids.clone()
     late[:, :48] = torch.randint(0, 49152, (1, 48), generator=torch.Generator().manual_seed(2))
     # Layer 0's last segment sees the same tokens either way (deeper layers also see what earlier reads returned)
-    a, b = memory_after(fresh, ids)[0][0], memory_after(fresh, late)[0][0]
+    a, b = memory_after(fresh, ids)[0].M, memory_after(fresh, late)[0].M
     assert (a - b).abs().max() < 1e-6 * a.abs().max()  # the first 3 segments are forgotten
-    assert (memory_after(without, ids)[0][0] - memory_after(without, late)[0][0]).abs().max() > 1e-2 * a.abs().max()
+    assert (memory_after(without, ids)[0].M - memory_after(without, late)[0].M).abs().max() > 1e-2 * a.abs().max()
 
 
 def test_the_decay_gate_learns_bias_at_its_own_rate_and_weight_with_the_adapters(tiny_llama):

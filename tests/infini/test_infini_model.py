@@ -2,10 +2,12 @@ import copy
 
 import pytest
 import torch
+from safetensors import safe_open
 
 from core.contract import collect
 from infini import InfiniConfig, InfiniModel, InfiniReader, MemoryState, StateFileError
 from infini.attention import sigma
+from infini.memory_state import LayerMemory
 from infini.model import mark_trainable
 
 
@@ -46,7 +48,7 @@ def test_gqa_query_head_reads_its_own_kv_heads_memory(tiny_llama):
     M[0, 0] = torch.eye(d) * 1.0  # KV head 0 returns sigma(q) scaled
     M[0, 1] = torch.eye(d) * -7.0  # KV head 1 returns a distinctly negative read
     z = torch.ones(1, G, d)
-    memory = [(M, z)] + [(torch.zeros(1, G, d, d), torch.zeros(1, G, d))] * 2
+    memory = [LayerMemory(M, z)] + [LayerMemory(torch.zeros(1, G, d, d), torch.zeros(1, G, d))] * 2
     captured = {}
     layer.o_proj.register_forward_hook(lambda mod, inp, out: captured.setdefault("x", inp[0]))
     with torch.no_grad():
@@ -140,7 +142,7 @@ def test_memory_stays_finite_over_500_segments(tiny_llama, rule):
         for _ in range(500):
             hidden, memory = model.segment_hidden(torch.randint(0, 49152, (1, 8), generator=g), memory)
     assert torch.isfinite(hidden).all()
-    assert all(torch.isfinite(M).all() and torch.isfinite(z).all() for M, z in memory)
+    assert all(torch.isfinite(entry.M).all() and torch.isfinite(entry.z).all() for entry in memory)
 
 
 @pytest.fixture
@@ -158,9 +160,9 @@ def test_streaming_unaligned_pieces_gives_the_same_state(reader, language_refere
     assert whole.extra["segments"] > 30
     assert streamed.tail == whole.tail and streamed.pending_text == whole.pending_text
     assert streamed.tokens_seen == whole.tokens_seen
-    for (M1, z1), (M2, z2) in zip(whole.memory, streamed.memory):
-        torch.testing.assert_close(M1, M2, rtol=0, atol=1e-5)
-        torch.testing.assert_close(z1, z2, rtol=0, atol=1e-5)
+    for one, other in zip(whole.memory, streamed.memory):
+        torch.testing.assert_close(one.M, other.M, rtol=0, atol=1e-5)
+        torch.testing.assert_close(one.z, other.z, rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("settings", [{"update_rule": "delta"}, {"update_rule": "deltanet", "key_conv": 4}])
@@ -181,10 +183,11 @@ def test_ingest_many_gives_each_documents_own_state(tiny_llama, tokenizer, langu
         assert (many.tokens_seen, many.chars_seen) == (one.tokens_seen, one.chars_seen)
         assert many.extra.get("segments", 0) == one.extra.get("segments", 0)
         for entry_one, entry_many in zip(one.memory, many.memory):
-            for a, b in zip(entry_one, entry_many, strict=True):
+            assert entry_many.tensors().keys() == entry_one.tensors().keys()
+            for a, b in zip(entry_one.tensors().values(), entry_many.tensors().values()):
                 assert b.shape == a.shape and b.device.type == "cpu"
                 torch.testing.assert_close(b, a, rtol=0, atol=1e-5)
-    assert not torch.equal(batched[0].memory[0][0], batched[1].memory[0][0])  # distinct documents, distinct memories
+    assert not torch.equal(batched[0].memory[0].M, batched[1].memory[0].M)  # distinct documents, distinct memories
 
 
 def test_interrupted_write_loses_nothing_and_writes_nothing_twice(reader, language_reference):
@@ -202,9 +205,9 @@ def test_interrupted_write_loses_nothing_and_writes_nothing_twice(reader, langua
     reader.feed(state, "")
     whole = reader.ingest(text)
     assert state.tail == whole.tail and state.extra["segments"] == whole.extra["segments"] > 30
-    for (M1, z1), (M2, z2) in zip(whole.memory, state.memory):
-        torch.testing.assert_close(M2, M1, rtol=0, atol=1e-5)
-        torch.testing.assert_close(z2, z1, rtol=0, atol=1e-5)
+    for one, other in zip(whole.memory, state.memory):
+        torch.testing.assert_close(other.M, one.M, rtol=0, atol=1e-5)
+        torch.testing.assert_close(other.z, one.z, rtol=0, atol=1e-5)
 
 
 def test_state_size_independent_of_length(reader, language_reference):
@@ -224,8 +227,8 @@ def test_answer_does_not_mutate_state(reader):
     before = state.clone()
     collect(reader.stream_answer(state, "What was said?", max_new_tokens=3))
     assert state.tail == before.tail and state.tokens_seen == before.tokens_seen
-    for (M1, _), (M2, _) in zip(state.memory, before.memory):
-        assert torch.equal(M1, M2)
+    for after, kept in zip(state.memory, before.memory):
+        assert torch.equal(after.M, kept.M)
 
 
 def test_save_load_round_trip_exact_and_truncated_file_error(reader, tmp_path):
@@ -235,8 +238,11 @@ def test_save_load_round_trip_exact_and_truncated_file_error(reader, tmp_path):
     loaded = MemoryState.load(path, expected_fingerprint=reader.fingerprint())
     assert loaded.tail == state.tail and loaded.pending_text == state.pending_text
     assert loaded.tokens_seen == state.tokens_seen and loaded.segment_len == state.segment_len
-    for (M1, z1), (M2, z2) in zip(state.memory, loaded.memory):
-        assert torch.equal(M1, M2) and torch.equal(z1, z2)
+    for saved, back in zip(state.memory, loaded.memory):
+        assert torch.equal(saved.M, back.M) and torch.equal(saved.z, back.z) and back.q_tail is None
+    # The file names each layer's tensors (states saved before LayerMemory existed load the same way).
+    with safe_open(str(path), framework="pt") as handle:
+        assert set(handle.keys()) == {f"layer{i}.{name}" for i in range(3) for name in ("M", "z")} | {"tail"}
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(StateFileError, match="corrupt or truncated"):
@@ -264,7 +270,7 @@ def test_lora_adapters_change_the_memory_branch_only(tiny_llama):
         hidden, _ = model.segment_hidden(ids, memory=None)
         torch.testing.assert_close(model.logits(hidden), base, rtol=0, atol=1e-4)  # memory off: base model
     # What the adapters change is what is written to (and read from) memory.
-    assert max((M - P).abs().max() for (M, _), (P, _) in zip(memory, plain_memory)) > 1e-3
+    assert max((entry.M - plain.M).abs().max() for entry, plain in zip(memory, plain_memory)) > 1e-3
 
 
 def test_read_cap_makes_the_output_independent_of_a_loud_memorys_scale(tiny_llama):
@@ -278,7 +284,7 @@ def test_read_cap_makes_the_output_independent_of_a_loud_memorys_scale(tiny_llam
             model = convert(tiny_llama, gate_init=0.0, update_rule="deltanet", read_cap=read_cap)
             _, memory = model.segment_hidden(first, model.empty_memory(1))
             for scale in (1.0, 1e3, 1e4):
-                loud = [(M * scale, z) for M, z in memory]
+                loud = [entry._replace(M=entry.M * scale) for entry in memory]
                 hidden, _ = model.segment_hidden(second, loud, write=False)
                 shift[read_cap, scale] = model.logits(hidden) - base
     for read_cap in (1.0, 4.0):

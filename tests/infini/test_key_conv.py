@@ -52,8 +52,8 @@ def test_identity_taps_read_and_write_like_the_model_without_them(tiny_llama):
         random_taps(with_conv, 2)
         changed, _ = with_conv.forward_segments(segments, with_conv.empty_memory(1))
     torch.testing.assert_close(got[-1], expected[-1])
-    for (M, _), (M_conv, *_) in zip(expected_memory, memory):
-        torch.testing.assert_close(M_conv, M)
+    for entry, entry_conv in zip(expected_memory, memory):
+        torch.testing.assert_close(entry_conv.M, entry.M)
     assert (changed[-1] - expected[-1]).abs().max() > 1e-3  # the taps are used
 
 
@@ -69,14 +69,14 @@ def test_the_key_tail_is_the_last_key_projections_and_the_state_keeps_it(tiny_ll
     streamed = reader.new_state()
     for a, b in zip([0, 5, 1234, 2100], [5, 1234, 2100, len(text)]):
         reader.feed(streamed, text[a:b])
-    assert whole.extra["segments"] >= 10 and len(whole.memory[0]) == 4
+    assert whole.extra["segments"] >= 10 and whole.memory[0].q_tail is not None
     last_keys = keys[-1][-1:].view(1, 32, 2, 16).transpose(1, 2)[:, :, -2:]  # the last segment written (B, G, K-1, d)
-    torch.testing.assert_close(whole.memory[0][3], last_keys)
+    torch.testing.assert_close(whole.memory[0].k_tail, last_keys)
     path = tmp_path / "doc.state"
     whole.save(path)
     loaded = MemoryState.load(path, expected_fingerprint=reader.fingerprint())
     for entry, other, again in zip(whole.memory, streamed.memory, loaded.memory):
-        assert len(entry) == len(other) == len(again) == 4
+        assert entry.tensors().keys() == other.tensors().keys() == again.tensors().keys() == {"M", "z", "q_tail", "k_tail"}
         for a, b, c in zip(entry, other, again):
             torch.testing.assert_close(b, a, rtol=0, atol=1e-5)
             assert torch.equal(c, a)
@@ -167,4 +167,4 @@ def test_a_state_saved_before_any_segment_is_written_round_trips(tiny_llama, tok
     assert state.extra.get("segments", 0) == 0
     state.save(tmp_path / "short.state")
     loaded = MemoryState.load(tmp_path / "short.state", expected_fingerprint=reader.fingerprint())
-    assert len(loaded.memory) == 3 and all(len(entry) == 4 for entry in loaded.memory) and loaded.tail == state.tail
+    assert len(loaded.memory) == 3 and all(len(entry.tensors()) == 4 for entry in loaded.memory) and loaded.tail == state.tail

@@ -96,6 +96,6 @@ def test_segment_parallel_ingestion_gives_the_default_the_same_memory_and_answer
         sequential, parallel = states
         assert sequential.extra["segments"] >= 45
         for seq, par in zip(sequential.memory, parallel.memory):
-            for a, b in zip(par, seq):
+            for a, b in zip(par.tensors().values(), seq.tensors().values(), strict=True):
                 assert ((a - b).abs().max() / b.abs().max().clamp_min(1e-12)).item() < 1e-4
         assert answers[0] == answers[1] and answers[0].strip()

@@ -28,7 +28,7 @@ def written_memory(lm, update_rule: str, value_shift: bool, segments):
     G, d = layer.num_kv_heads, layer.head_dim
     per_head = {name: [x.view(SEGMENT, G, -1).squeeze(-1) if name == "beta" else x.view(SEGMENT, G, -1) for x in xs]
                 for name, xs in recorded.items()}  # layer 0 sees the embeddings: one record per segment
-    return memory[0], per_head, G, d
+    return (memory[0].M, memory[0].z), per_head, G, d
 
 
 def random_segments(seed: int, count: int = 3):
