@@ -145,7 +145,7 @@ def main(argv=None) -> None:
                             " int8: the Infini pipelines' linear layers quantised (CPU; bench/ingest.py measures it)")
     run_p.add_argument("--segments-per-pass", type=positive_int, metavar="N",
                        help="Infini: segments of a document ingested per pass over the layers (default: as many as "
-                            "2,048 tokens hold; 1: one segment at a time). The same memory either way")
+                            "1,024 tokens hold; 1: one segment at a time). The same memory either way")
     run_p.add_argument("--cases", help="a JSON Lines file of your own cases (instead of --tasks)")
     run_p.add_argument("--out", required=True)
     run_p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
