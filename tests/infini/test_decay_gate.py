@@ -7,7 +7,7 @@ import torch
 from infini import InfiniConfig, InfiniModel
 from infini.adapter import add_lora, load_adapter, save_adapter
 from infini.model import base_fingerprint, mark_trainable
-from infini.train import DEFAULTS, batch_loss, make_optimizer
+from infini.train import DEFAULTS, batch_loss, build_model, make_optimizer
 from infini.train_data import IGNORE, Sample, collate
 
 
@@ -77,3 +77,21 @@ def test_an_artifact_with_a_decay_gate_loads_with_it(tiny_llama, tmp_path):
     ids = torch.randint(0, 49152, (1, 48), generator=torch.Generator().manual_seed(3))
     for a, b in zip(memory_after(model, ids), memory_after(loaded, ids)):
         torch.testing.assert_close(a[0], b[0])
+
+
+def test_a_recipe_without_the_decay_gate_refuses_an_artifact_with_one(tiny_llama, tokenizer, tmp_path):
+    """Starting from an artifact with a decay gate, a recipe must keep it: dropping it would answer differently."""
+    folder = tmp_path / "tiny"
+    tiny_llama.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    path = tmp_path / "decay.safetensors"
+    save_adapter(decay_model(tiny_llama), path, {
+        "base_model_fingerprint": base_fingerprint(tiny_llama),
+        "infini": {"segment_len": 16, "update_rule": "deltanet", "gate_init": 0.0, "decay_gate": True},
+        "lora": {"rank": 2, "alpha": 4, "targets": ["q_proj", "k_proj", "v_proj"]}})
+    recipe = {**DEFAULTS, "segment_len": 16, "update_rule": "deltanet", "gate_init": 0.0, "lora_rank": 2,
+              "lora_alpha": 4, "init_adapter": str(path)}
+    with pytest.raises(SystemExit, match="decay gate"):
+        build_model({**recipe, "decay_gate": False}, str(folder))
+    model, _ = build_model({**recipe, "decay_gate": True}, str(folder))
+    assert all(a.memory_decay.bias.abs().sum() > 0 for a in model.attention_layers())
