@@ -22,7 +22,6 @@ import statistics
 import sys
 from pathlib import Path
 
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -30,19 +29,13 @@ from eval.facts import one_fact  # noqa: E402
 from eval.tasks import FACTS_INSTRUCTION, language_reference  # noqa: E402
 from infini.adapter import adapter_option  # noqa: E402
 from infini.pipeline import InfiniPipeline  # noqa: E402
+from research.answer_likelihood import reply_log_likelihood  # noqa: E402
 
 
-@torch.no_grad()
-def reply_log_likelihood(reader, document: str, question: str, reply: str) -> float:
+def reply_nats(reader, document: str, question: str, reply: str) -> float:
     """Sum of log p over the reply's tokens (and the end of turn), after ingesting `document` and asking."""
-    state = reader.ingest(document)
-    prompt = reader.final_tokens(state, question)
-    targets = reader.encode(reply) + [min(reader.stop_ids)]
-    memory = [entry.map(lambda t: t.to(reader.device)) for entry in state.memory]
-    ids = torch.tensor([prompt + targets[:-1]], device=reader.device)
-    hidden, _ = reader.model.segment_hidden(ids, memory if reader.use_memory else None, write=False)
-    log_probs = torch.log_softmax(reader.model.logits(hidden[0, len(prompt) - 1:]).float(), dim=-1)
-    return log_probs[torch.arange(len(targets)), torch.tensor(targets)].sum().item()
+    log_probs, _ = reply_log_likelihood(reader, reader.ingest(document), question, "", reader.encode(reply))
+    return sum(log_probs)
 
 
 def main(argv=None) -> None:
@@ -69,13 +62,13 @@ def main(argv=None) -> None:
         gains, with_fact = [], []
         for fact, question, reply, start in cases:
             fact_ids = reader.encode(fact + " ")
-            # back * N tokens in all, so the answering segment holds the fact (back 0) or only what follows
-            # the last full segment; at back 0, a short window after the fact, all of it read locally.
+            # back full segments (the first opens with the fact), then a quarter segment the answering one
+            # reads locally; at back 0 that quarter segment is all there is, fact included.
             length = back * N + N // 4
             filler = reader.tokenizer.decode(haystack[start:start + length - len(fact_ids)])
             plain = reader.tokenizer.decode(haystack[start - len(fact_ids):start + length - len(fact_ids)])  # the same length
-            got = reply_log_likelihood(reader, fact + " " + filler, question, reply)
-            gains.append(got - reply_log_likelihood(reader, plain, question, reply))
+            got = reply_nats(reader, fact + " " + filler, question, reply)
+            gains.append(got - reply_nats(reader, plain, question, reply))
             with_fact.append(got)
         mean = statistics.fmean(gains)
         half = 1.96 * statistics.stdev(gains) / math.sqrt(len(gains)) if len(gains) > 1 else float("nan")
