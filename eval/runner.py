@@ -122,7 +122,7 @@ def answer_rows(pipeline: Pipeline, name: str, handle, group: list[Case], batch:
         yield {
             "id": case.id, "task": case.task, "length": case.length, "depth": case.depth,
             "pipeline": name, "question": case.question, "answers": case.answers,
-            "prediction": answer.text,
+            "prediction": answer.text, "metric": case.metric,
             "score": None if answer.skipped else score(case.metric, answer.text, case.answers),
             "ingest_s": round(answer.ingest_s, 3), "ingest_batch": batch, "answer_s": round(answer.total_s, 3),
             "tokens": answer.tokens_processed, "state_bytes": answer.state_bytes,

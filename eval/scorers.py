@@ -71,13 +71,6 @@ def babi(prediction: str, references: list[str]) -> float:
     return float(any(re.search(rf"\b{re.escape(ref.lower())}\b", first) for ref in references))
 
 
-def phrase(prediction: str, references: list[str]) -> float:
-    """1 if a reference appears in the output as whole words, after SQuAD normalisation: "cardamom" in
-    "She likes cardamom best.", but 42 not in 420000 and "pear" not in "pears"."""
-    text = f" {normalize_answer(prediction)} "
-    return float(any(f" {normalize_answer(ref)} " in text for ref in references if normalize_answer(ref)))
-
-
 ABSTAIN = re.compile(
     r"\b(not (mentioned|stated|specified|given|provided|said|known)|no (information|mention|record)|"
     r"(does not|doesn't|did not|didn't) (say|mention|state|specify|tell|give)|unknown|"
@@ -88,6 +81,16 @@ def abstains(prediction: str, references: list[str]) -> float:
     """1 if the reply says the document does not tell (an unanswerable question's right answer), 0 if it
     answers something: an invented answer. The references are not used."""
     return float(bool(ABSTAIN.search(prediction.lower())))
+
+
+def phrase(prediction: str, references: list[str]) -> float:
+    """1 if a reference appears in the output as whole words, after SQuAD normalisation: "cardamom" in
+    "She likes cardamom best.", but 42 not in 420000 and "pear" not in "pears". A reply that also says
+    the document does not tell ("The year 1295 is not mentioned.") denies the answer it names: 0."""
+    if abstains(prediction, references):
+        return 0.0
+    text = f" {normalize_answer(prediction)} "
+    return float(any(f" {normalize_answer(ref)} " in text for ref in references if normalize_answer(ref)))
 
 
 SCORERS = {

@@ -59,6 +59,13 @@ def test_phrase_needs_whole_words_and_abstains_needs_a_refusal():
     assert abstains("The spice is saffron.", []) == 0.0
 
 
+def test_phrase_counts_a_reply_that_names_the_answer_and_denies_it_as_wrong():
+    # seen from the base model with the fact in its own segment
+    assert phrase("The year 1295 is not mentioned in the text.", ["1295"]) == 0.0
+    assert phrase('The inscription "The river remembers" is not mentioned.', ["the river remembers"]) == 0.0
+    assert phrase("The earliest records of Nurtmere are found in Sogdian.", ["Sogdian"]) == 1.0
+
+
 def test_training_data_uses_none_of_the_held_out_names_words_or_templates():
     root = Path(__file__).resolve().parents[2]
     training = "".join(p.read_text() for p in (root / "infini" / "train_data.py", root / "core" / "formats.py"))
