@@ -12,12 +12,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from eval.report import read_results, mean_ci  # noqa: E402
 
-SEGMENT = 128  # the artifacts' segment length
-
 
 def main(folders: list[str]) -> None:
     runs = {Path(folder).name: [r for r in read_results(Path(folder)) if not r.get("error")] for folder in folders}
     lengths = sorted({r["length"] for rows in runs.values() for r in rows})
+    # The memories' segment length, from their rows' provenance (`full` rows have none): the column of
+    # segments back is only one column if every memory compared cut the documents alike.
+    segment_lens = {r["provenance"]["segment_len"] for rows in runs.values() for r in rows
+                    if r.get("provenance", {}).get("segment_len")}
+    if len(segment_lens) != 1:
+        raise SystemExit(f"error: need memories of one segment length to count segments back; found {sorted(segment_lens)}")
+    segment = segment_lens.pop()
     print("| document tokens | fact's segment, counted back from the answering one | " + " | ".join(runs) + " |")
     print("|---|---|" + "---|" * len(runs))
     for length in lengths:
@@ -30,7 +35,7 @@ def main(folders: list[str]) -> None:
             mean, low, high = mean_ci(scores)
             cells.append(f"{round(mean * len(scores))}/{len(scores)} ({low:.2f}-{high:.2f})")
         # The fact sits in the first segment; the last partial segment and the question are read locally.
-        back = length // SEGMENT
+        back = length // segment
         print(f"| {length:,} | {back or 'the same segment'} | " + " | ".join(cells) + " |")
 
 
