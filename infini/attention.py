@@ -269,7 +269,7 @@ class InfiniAttention(nn.Module):
     def __init__(
         self, base_attention: nn.Module, layer_idx: int, update_rule: str = "delta", gate_init: float = -4.0,
         read_cap: float = 0.0, has_memory: bool = True, query_gate: bool = False, key_conv: int = 0,
-        value_shift: bool = False, decay_gate: bool = False,
+        value_shift: bool = False, decay_gate: bool = False, memory_out_rank: int = 0,
     ):
         super().__init__()
         if update_rule not in UPDATE_RULES:
@@ -278,6 +278,8 @@ class InfiniAttention(nn.Module):
             raise ValueError(f"read_cap is a multiple of the local read's RMS, 0 (off) or more; got {read_cap!r}")
         if isinstance(key_conv, bool) or not isinstance(key_conv, int) or key_conv < 0:
             raise ValueError(f"key_conv is a number of tokens, 0 (off) or more; got {key_conv!r}")
+        if isinstance(memory_out_rank, bool) or not isinstance(memory_out_rank, int) or memory_out_rank < 0:
+            raise ValueError(f"memory_out_rank is a rank, 0 (off) or more; got {memory_out_rank!r}")
         config = base_attention.config
         self.config = config
         self.layer_idx = layer_idx
@@ -331,6 +333,16 @@ class InfiniAttention(nn.Module):
                 return nn.Parameter(taps)
 
             self.memory_conv_q, self.memory_conv_k = identity_taps(self.num_heads), identity_taps(self.num_kv_heads)
+        self.memory_out_rank = memory_out_rank if has_memory else 0
+        if self.memory_out_rank:
+            # Variant: the gated memory read also goes through a low-rank map of its own into the residual stream,
+            # beside W_O. W_O sends each head's read into the 64 directions the base model gave that head; a fact
+            # read from memory may need others. Up starts at zero (as LoRA's B): a trained artifact without it
+            # is where training resumes, and an empty memory (gate 0) still leaves the base model.
+            width = self.num_heads * self.head_dim
+            self.memory_out_down = nn.Linear(width, memory_out_rank, bias=False, device=weight.device)
+            self.memory_out_up = nn.Linear(memory_out_rank, config.hidden_size, bias=False, device=weight.device)
+            nn.init.zeros_(self.memory_out_up.weight)
         self.context: SegmentContext | None = None  # set by InfiniModel; shared by all layers
 
     def forward(self, hidden_states, position_embeddings=None, attention_mask=None, **kwargs):
@@ -419,6 +431,9 @@ class InfiniAttention(nn.Module):
             gate = gate * (M_read.flatten(1).abs().amax(dim=1) > 0).view(B, 1, 1, 1)
             if ctx.gate_log is not None:
                 ctx.gate_log.append(gate.detach().expand(B, self.num_heads, T, 1)[..., 0])
+            if self.memory_out_rank:  # variant: g A_mem (B, Hq, T, d) -> (B, T, hidden) through its own map
+                gated_read = (gate * memory_attn).transpose(1, 2).reshape(B, T, self.num_heads * d)
+                memory_out = self.memory_out_up(self.memory_out_down(gated_read.to(self.memory_out_down.weight.dtype)))
             attn = torch.lerp(attn.float(), memory_attn, gate).to(hidden_states.dtype)  # Eq. 10: g A_mem + (1-g) A_dot
         if generating:
             query_tail = [q_tail] if use_memory and self.key_conv else []
@@ -429,4 +444,7 @@ class InfiniAttention(nn.Module):
 
         # Eq. 11: concatenate heads (transpose back first, so heads and positions stay paired), W_O.
         attn = attn.transpose(1, 2).reshape(B, T, self.num_heads * d)
-        return self.o_proj(attn), None
+        out = self.o_proj(attn)  # (B, T, hidden)
+        if use_memory and self.memory_out_rank:
+            out = out + memory_out.to(out.dtype)
+        return out, None

@@ -32,6 +32,7 @@ class InfiniConfig:
     key_conv: int = 0  # variant: memory queries and keys convolved over this many tokens (attention.causal_conv); 0: off
     value_shift: bool = False  # variant: each key stores the next token's value (attention.next_token_pairs)
     decay_gate: bool = False  # variant (deltanet): Gated DeltaNet's per-token decay (attention.deltanet_update)
+    memory_out_rank: int = 0  # variant: the memory read's own low-rank map into the residual stream (attention.py); 0: off
 
     def __post_init__(self):
         self.read_cap = float(self.read_cap)  # cards written before the multiple say true / false
@@ -51,6 +52,8 @@ def describe_memory(config: InfiniConfig) -> str:
         parts.append("keys paired with the next token's value")
     if config.decay_gate:
         parts.append("a per-token decay gate (Gated DeltaNet)")
+    if config.memory_out_rank:
+        parts.append(f"a rank-{config.memory_out_rank} output map of its own for the memory read")
     if config.query_gate:
         parts.append("a per-token gate")
     if config.read_cap:
@@ -61,9 +64,9 @@ def describe_memory(config: InfiniConfig) -> str:
 
 
 def is_trainable_name(name: str) -> bool:
-    """What training changes (the base weights stay frozen): gates, the variants' write strength and
-    convolutions, LoRA."""
-    return any(part in name for part in ("memory_gate", "memory_beta", "memory_conv", "memory_decay", "lora_"))
+    """What training changes (the base weights stay frozen): gates, the variants' write strength,
+    convolutions and memory output map, LoRA."""
+    return any(part in name for part in ("memory_gate", "memory_beta", "memory_conv", "memory_decay", "memory_out_", "lora_"))
 
 
 def mark_trainable(lm: nn.Module) -> None:
@@ -93,7 +96,7 @@ class InfiniModel(nn.Module):
                 layer.self_attn, idx, self.config.update_rule, self.config.gate_init, self.config.read_cap,
                 has_memory=layers is None or idx in layers,
                 query_gate=self.config.query_gate, key_conv=self.config.key_conv, value_shift=self.config.value_shift,
-                decay_gate=self.config.decay_gate,
+                decay_gate=self.config.decay_gate, memory_out_rank=self.config.memory_out_rank,
             )
             attention.context = self.context
             layer.self_attn = attention
@@ -140,7 +143,7 @@ class InfiniModel(nn.Module):
         """Identifies base weights, conversion settings and trained gates/adapters, for MemoryState checks."""
         digest = hashlib.sha256(base_fingerprint(self.lm).encode())
         settings = asdict(self.config)
-        for later in ("key_conv", "value_shift", "decay_gate"):  # added later: off, they leave stored states' fingerprints unchanged
+        for later in ("key_conv", "value_shift", "decay_gate", "memory_out_rank"):  # added later: off, they leave stored states' fingerprints unchanged
             if not settings[later]:
                 del settings[later]
         digest.update(json.dumps(settings, sort_keys=True).encode())
