@@ -7,8 +7,7 @@ import torch
 from infini import InfiniConfig, InfiniModel
 from infini.adapter import add_lora, load_adapter, save_adapter
 from infini.model import base_fingerprint, mark_trainable
-from infini.train import DEFAULTS, batch_loss, build_model, make_optimizer
-from infini.train_data import IGNORE, Sample, collate
+from infini.train import DEFAULTS, build_model, make_optimizer
 
 
 def decay_model(lm, decay_gate=True) -> InfiniModel:
@@ -48,13 +47,9 @@ def test_a_fresh_decay_gate_barely_decays_and_a_strong_one_forgets_the_start(tin
     assert (memory_after(without, ids)[0].M - memory_after(without, late)[0].M).abs().max() > 1e-2 * a.abs().max()
 
 
-def test_the_decay_gate_learns_bias_at_its_own_rate_and_weight_with_the_adapters(tiny_llama):
+def test_the_decay_gate_learns_bias_at_its_own_rate_and_weight_with_the_adapters(tiny_llama, backward_on_a_random_answer):
     model = decay_model(tiny_llama)
-    model.train()
-    sample = Sample(torch.randint(0, 49152, (48,)).tolist(), torch.randint(0, 49152, (10,)).tolist(),
-                    [IGNORE] * 7 + torch.randint(0, 49152, (3,)).tolist())
-    loss, _ = batch_loss(model, *collate([sample], 0, "cpu")[:3], 3)
-    loss.backward()
+    backward_on_a_random_answer(model)
     layers = model.attention_layers()
     assert all(a.memory_decay.weight.grad.abs().sum() > 0 and a.memory_decay.bias.grad.abs().sum() > 0 for a in layers[:-1])
     optimizer = make_optimizer(model, {**DEFAULTS, "lr_gate": 0.01, "lr_adapter": 1e-4, "lr_decay": 0.05})
