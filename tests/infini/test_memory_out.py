@@ -27,8 +27,8 @@ def segment_hiddens(model, ids):
     return hiddens
 
 
-def card(rank):
-    return {"base_model_fingerprint": "", "lora": LORA,
+def card(lm, rank):
+    return {"base_model_fingerprint": base_fingerprint(lm), "lora": LORA,
             "infini": {"segment_len": 16, "update_rule": "deltanet", "gate_init": 0.0, "memory_out_rank": rank}}
 
 
@@ -72,7 +72,7 @@ def test_an_artifact_with_an_output_map_loads_with_it(tiny_llama, tmp_path):
         for layer in model.attention_layers():
             layer.memory_out_up.weight.normal_(0.0, 0.5, generator=torch.Generator().manual_seed(layer.layer_idx))
     path = tmp_path / "out.safetensors"
-    save_adapter(model, path, {**card(4), "base_model_fingerprint": base_fingerprint(tiny_llama)})
+    save_adapter(model, path, card(tiny_llama, 4))
     loaded = load_adapter(copy.deepcopy(tiny_llama), path)
     assert loaded.config.memory_out_rank == 4
     ids = torch.randint(0, 49152, (1, 48), generator=torch.Generator().manual_seed(3))
@@ -85,8 +85,8 @@ def test_a_recipe_adds_an_output_map_to_an_artifact_without_one_and_keeps_one_it
     tiny_llama.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     plain, mapped = tmp_path / "plain.safetensors", tmp_path / "mapped.safetensors"
-    save_adapter(memory_model(tiny_llama, 0), plain, {**card(0), "base_model_fingerprint": base_fingerprint(tiny_llama)})
-    save_adapter(memory_model(tiny_llama, 4), mapped, {**card(4), "base_model_fingerprint": base_fingerprint(tiny_llama)})
+    save_adapter(memory_model(tiny_llama, 0), plain, card(tiny_llama, 0))
+    save_adapter(memory_model(tiny_llama, 4), mapped, card(tiny_llama, 4))
     recipe = {**DEFAULTS, "segment_len": 16, "update_rule": "deltanet", "gate_init": 0.0, "lora_rank": 2, "lora_alpha": 4}
     model, _ = build_model({**recipe, "init_adapter": str(plain), "memory_out_rank": 4}, str(folder))
     assert all(a.memory_out_up.weight.abs().sum() == 0 for a in model.attention_layers())  # starts fresh
