@@ -2,7 +2,9 @@
 
 Invented subjects (projects, ships, machines, firms, archives, people) and relations, each stated in several
 sentence forms behind several lead-ins (hundreds of phrasings) and asked about in words the statement does
-not use. Answers are invented words, names, numbers of one to nine digits, dates, codes and phrases.
+not use. Answers are invented words, names (some wholly invented), numbers of one to nine digits and
+numbers in words, dates, codes, plural goods and phrases of two to seven words, so that no one answer length
+is the usual one.
 None of this is shared with the eval (eval/facts.py, eval/tasks.py, core/formats.py): no template, word list
 or filler; tests/infini/test_train_facts.py checks it.
 """
@@ -27,7 +29,9 @@ def coined(rng: random.Random, syllables: int | None = None) -> str:
 
 
 def full_name(rng: random.Random) -> str:
-    return f"{rng.choice(GIVEN_NAMES)} {coined(rng)}"
+    # Half wholly invented: a memory must carry a second word that the first does not predict.
+    given = rng.choice(GIVEN_NAMES) if rng.random() < 0.5 else coined(rng)
+    return f"{given} {coined(rng)}"
 
 
 def digits(rng: random.Random, low: int = 1, high: int = 9) -> str:
@@ -49,6 +53,24 @@ def code(rng: random.Random) -> str:
     return "".join(rng.choice(letters) for _ in range(rng.randint(2, 3))) + "-" + digits(rng, 2, 5)
 
 
+UNITS = ("", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+         "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen")
+TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+
+
+def in_words(n: int) -> str:
+    """1 .. 999 as English words: 342 -> 'three hundred and forty-two'."""
+    hundreds, rest = divmod(n, 100)
+    tens = UNITS[rest] if rest < 20 else TENS[rest // 10] + ("-" + UNITS[rest % 10] if rest % 10 else "")
+    if not hundreds:
+        return tens
+    return f"{UNITS[hundreds]} hundred" + (f" and {tens}" if rest else "")
+
+
+def number_in_words(rng: random.Random) -> str:
+    return in_words(rng.choice((rng.randint(1, 19), rng.randint(20, 99), rng.randint(100, 999))))
+
+
 # Phrases of two or three words from lists of this file's own (technical things).
 ADJECTIVES = ("folded", "triangular", "rusted", "hexagonal", "translucent", "magnetic", "lopsided", "polished",
               "perforated", "striped", "thick-walled", "twin-bladed", "spring-loaded", "brass-capped")
@@ -61,6 +83,22 @@ COMPOUND = ("steam turbine", "printing press", "wind pump", "slide rule", "divin
 def phrase(rng: random.Random) -> str:
     return rng.choice((f"{rng.choice(ADJECTIVES)} {rng.choice(NOUNS)}", rng.choice(COMPOUND),
                        f"{rng.choice(ADJECTIVES)} {rng.choice(COMPOUND)}"))
+
+
+def goods(rng: random.Random) -> str:
+    """Plural goods, one to three words: 'sprockets', 'magnetic funnels', 'rusted seed drills'."""
+    return rng.choice((f"{rng.choice(NOUNS)}s", f"{rng.choice(ADJECTIVES)} {rng.choice(NOUNS)}s",
+                       f"{rng.choice(ADJECTIVES)} {rng.choice(COMPOUND)}s"))
+
+
+PLACES_IN_A_WORKSHOP = ("the bench", "the stove", "the lathe", "the stairs", "the boiler", "the loading door")
+
+
+def long_phrase(rng: random.Random) -> str:
+    """Four to seven words: 'a striped bobbin beside the lathe', 'polished funnels and a wind pump'."""
+    return rng.choice((f"a {rng.choice(ADJECTIVES)} {rng.choice(NOUNS)} beside {rng.choice(PLACES_IN_A_WORKSHOP)}",
+                       f"{rng.choice(ADJECTIVES)} {rng.choice(NOUNS)}s and a {rng.choice(COMPOUND)}",
+                       f"never oil the {rng.choice(NOUNS)} twice"))
 
 
 # ---- subjects ------------------------------------------------------------------------------------------------
@@ -135,6 +173,19 @@ RELATIONS = (
     Relation(("The motto of {s} reads: {a}.", "{s} chose the motto {a}.", "Over the door of {s} hangs the motto {a}."),
              ("What is the slogan of {s}?", "Which saying does {s} use as its motto?"),
              lambda rng: f"{rng.choice(ADJECTIVES)} as a {rng.choice(NOUNS)}", ("firm", "archive", "project")),
+    Relation(("{s} trades mostly in {a}.", "The chief export of {s} is {a}.", "{s} sends crates of {a} abroad."),
+             ("What goods does {s} sell overseas?", "Which products earn {s} its money?"),
+             goods, ("firm", "ship", "project")),
+    Relation(("Friends of {s} call them {a}.", "{s} is known at home as {a}.", "Among neighbours {s} goes by {a}."),
+             ("What nickname do people close to {s} use?", "By which familiar name is {s} addressed?"),
+             lambda rng: f"{coined(rng)} {coined(rng)}", ("person",)),
+    Relation(("{s} has {a} chimneys.", "Exactly {a} chimneys rise above {s}.", "The roof of {s} carries {a} chimneys."),
+             ("How many smokestacks does {s} have?", "Count the flues on top of {s}: how many are there?"),
+             number_in_words, ("machine", "firm", "archive")),
+    Relation(("The last line in the logbook of {s} reads: {a}.", "{s} ended its log with the words {a}.",
+              "Written at the end of the journal of {s}: {a}."),
+             ("What was the final entry recorded by {s}?", "How does the closing note of {s} go?"),
+             long_phrase, ("ship", "project", "machine")),
 )
 
 LEAD_INS = ("", "", "", "According to the records, ", "It is worth noting that ", "For the record, ", "As it happens, ",
@@ -155,7 +206,10 @@ def capitalise(text: str) -> str:
 
 
 def state(rng: random.Random, subject: str, kind: str, relation: int, answer: str) -> Fact:
-    sentence = rng.choice(LEAD_INS) + rng.choice(RELATIONS[relation].statements).format(s=subject, a=answer)
+    lead_in, statement = rng.choice(LEAD_INS), rng.choice(RELATIONS[relation].statements)
+    if lead_in and not statement.startswith("{"):  # "In short, the roof of ...", not "In short, The roof of ..."
+        statement = statement[0].lower() + statement[1:]
+    sentence = lead_in + statement.format(s=subject, a=answer)
     return Fact(subject, kind, relation, answer, capitalise(sentence))
 
 

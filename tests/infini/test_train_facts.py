@@ -41,6 +41,25 @@ def test_answers_of_every_type():
     assert any(re.fullmatch(r"[A-Z][a-z]+ [A-Z][a-z]+", a) for a in answers)  # names
     assert any(re.fullmatch(r"[a-z-]+ [a-z ]+", a) for a in answers)  # phrases
     assert any(re.fullmatch(r"[A-Z]{2,3}-\d+", a) for a in answers)  # codes
+    assert any(re.fullmatch(r"[a-z]+-[a-z]+|[a-z]+ hundred( and [a-z-]+)?", a) for a in answers)  # numbers in words
+    # no one answer length is the usual one: one word up to seven
+    assert {len(a.split()) for a in answers} >= set(range(1, 8))
+    given = {a.split()[0] for a in answers if re.fullmatch(r"[A-Z][a-z]+ [A-Z][a-z]+", a)}
+    assert given - set(train_facts.GIVEN_NAMES)  # some names invented from the first word on
+
+
+@pytest.mark.parametrize("n, words", [(7, "seven"), (19, "nineteen"), (40, "forty"), (58, "fifty-eight"),
+                                      (300, "three hundred"), (101, "one hundred and one"),
+                                      (999, "nine hundred and ninety-nine")])
+def test_numbers_in_words(n, words):
+    assert train_facts.in_words(n) == words
+
+
+def test_a_lead_in_does_not_leave_a_capital_inside_the_sentence():
+    rng = random.Random(4)
+    for fact in train_facts.fact_set(rng, 400):
+        assert not re.search(r", (The|Exactly|Written|Among|Friends|Everyone|Stamped|Work|At|Over|Records|Dial|There|A) ",
+                             fact.sentence), fact.sentence
 
 
 def test_fact_sets_hold_distractors_but_one_answer_per_question():
