@@ -1,15 +1,15 @@
-"""What the misses on held-out facts are: cut short, misspelt, said to be absent, or something else.
+"""What the misses on held-out facts are: partly right, misspelt, said to be absent, or something else.
 
     python research/fact_misses.py bench/results/fact-distance/NAME [...]
 
 Reads each folder's results.jsonl (python -m eval run) and sorts every wrong reply (score 0) beyond the
 answering segment (document longer than one segment) into the first kind that fits:
 - absent: it says the text does not tell (the scorer's own `abstains`);
-- cut short: it holds some of the answer's words but not all ("Meipart." for "Meipart Zouquouv", "green."
+- partly right: it holds some of the answer's words but not all ("Meipart." for "Meipart Zouquouv", "green."
   for "forest green", "7." for "seven o'clock" counts as other);
 - misspelt: its closest word run is at least 0.7 alike by difflib's ratio ("Kithaed." for "Kithaend");
 - other: a different answer.
-Cut short and misspelt misses are half-retrievals: the memory carried the fact but not all of it.
+Partly right and misspelt misses are half-retrievals: the memory carried the fact but not all of it.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from eval.report import read_results  # noqa: E402
 from eval.scorers import abstains, normalize_answer  # noqa: E402
 
-KINDS = ("right", "absent", "cut short", "misspelt", "other")
+KINDS = ("right", "absent", "partly right", "misspelt", "other")
 
 
 def kind_of_miss(prediction: str, answer: str) -> str:
@@ -32,7 +32,7 @@ def kind_of_miss(prediction: str, answer: str) -> str:
         return "absent"
     said, wanted = normalize_answer(prediction).split(), normalize_answer(answer).split()
     if set(said) & set(wanted):
-        return "cut short"
+        return "partly right"
     width = len(wanted)  # compare against every run of as many words as the answer has
     runs = [" ".join(said[i:i + width]) for i in range(max(1, len(said) - width + 1))]
     alike = max(difflib.SequenceMatcher(None, run, " ".join(wanted)).ratio() for run in runs)
