@@ -28,10 +28,15 @@ def coined(rng: random.Random, syllables: int | None = None) -> str:
     return ("".join(rng.choice(HEADS) + rng.choice(NUCLEI) for _ in range(syllables)) + rng.choice(TAILS)).capitalize()
 
 
+def invented_name(rng: random.Random) -> str:
+    return f"{coined(rng)} {coined(rng)}"
+
+
 def full_name(rng: random.Random) -> str:
     # Half wholly invented: a memory must carry a second word that the first does not predict.
-    given = rng.choice(GIVEN_NAMES) if rng.random() < 0.5 else coined(rng)
-    return f"{given} {coined(rng)}"
+    if rng.random() < 0.5:
+        return f"{rng.choice(GIVEN_NAMES)} {coined(rng)}"
+    return invented_name(rng)
 
 
 def digits(rng: random.Random, low: int = 1, high: int = 9) -> str:
@@ -178,7 +183,7 @@ RELATIONS = (
              goods, ("firm", "ship", "project")),
     Relation(("Friends of {s} call them {a}.", "{s} is known at home as {a}.", "Among neighbours {s} goes by {a}."),
              ("What nickname do people close to {s} use?", "By which familiar name is {s} addressed?"),
-             lambda rng: f"{coined(rng)} {coined(rng)}", ("person",)),
+             invented_name, ("person",)),
     Relation(("{s} has {a} chimneys.", "Exactly {a} chimneys rise above {s}.", "The roof of {s} carries {a} chimneys."),
              ("How many smokestacks does {s} have?", "Count the flues on top of {s}: how many are there?"),
              number_in_words, ("machine", "firm", "archive")),

@@ -56,10 +56,11 @@ def test_numbers_in_words(n, words):
 
 
 def test_a_lead_in_does_not_leave_a_capital_inside_the_sentence():
+    # the first words of the statements that do not open with the subject or the answer
+    openers = {s.split()[0] for r in train_facts.RELATIONS for s in r.statements if not s.startswith("{")}
     rng = random.Random(4)
     for fact in train_facts.fact_set(rng, 400):
-        assert not re.search(r", (The|Exactly|Written|Among|Friends|Everyone|Stamped|Work|At|Over|Records|Dial|There|A) ",
-                             fact.sentence), fact.sentence
+        assert not re.search(rf", ({'|'.join(openers)}) ", fact.sentence), fact.sentence
 
 
 def test_fact_sets_hold_distractors_but_one_answer_per_question():
