@@ -23,6 +23,7 @@ class AnswerResult:
     tokens_processed: int  # tokens the model read to answer (document ingestion included)
     tokens_generated: int
     state_bytes: int  # bytes of the memory state or of the index
+    confidence: float | None = None  # the lowest probability of a token of the reply (core.decoding.greedy_pieces)
     sources: list[dict] = field(default_factory=list)  # RAG: text, score, rank, chunk id, start, end
     skipped: str = ""  # why no answer was attempted (the full pipeline: "does not fit ..."); such rows carry no score
 

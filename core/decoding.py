@@ -33,13 +33,19 @@ class IncrementalDetokenizer:
 
 def greedy_pieces(logits: torch.Tensor, advance: Callable[[int], torch.Tensor], tokenizer, stop_ids: set[int],
                   max_new_tokens: int, started: float):
-    """Greedy decoding shared by both pipelines: yields text pieces, returns (detokenizer, time to first token).
+    """Greedy decoding shared by both pipelines: yields text pieces, returns (detokenizer, time to first token,
+    confidence).
 
     logits: the next-token logits after the prompt; advance(token_id) feeds a token, returns the next logits.
+    confidence: the lowest probability the model gave a token it chose, the end of the reply included (1.0 when
+    nothing was chosen): a reply made up where the document is silent tends to have one unsure token, where a
+    copied one has none (research/answerability.py).
     """
-    detokenizer, first_token_s = IncrementalDetokenizer(tokenizer), None
+    detokenizer, first_token_s, confidence = IncrementalDetokenizer(tokenizer), None, 1.0
     for _ in range(max_new_tokens):
-        next_id = int(logits.argmax(-1))
+        probabilities = torch.softmax(logits.float(), dim=-1)
+        next_id = int(probabilities.argmax(-1))
+        confidence = min(confidence, float(probabilities[next_id]))
         if first_token_s is None:
             first_token_s = time.perf_counter() - started
         if next_id in stop_ids:
@@ -51,7 +57,7 @@ def greedy_pieces(logits: torch.Tensor, advance: Callable[[int], torch.Tensor], 
     piece = detokenizer.flush()
     if piece:
         yield piece
-    return detokenizer, first_token_s or 0.0
+    return detokenizer, first_token_s or 0.0, confidence
 
 
 @dataclass
@@ -61,6 +67,7 @@ class Answer:
     prompt_tokens: int
     time_to_first_token_s: float
     total_s: float
+    confidence: float = 1.0  # greedy_pieces': the lowest probability of a chosen token
 
 
 def stop_ids_of(tokenizer) -> set[int]:
@@ -81,6 +88,7 @@ def stream_plain(lm, tokenizer, prompt_ids: list[int], max_new_tokens: int) -> I
         out = lm(input_ids=torch.tensor([[token_id]], device=device), use_cache=True, **{cache_arg: getattr(out, cache_arg)})
         return out.logits[0, -1]
 
-    detokenizer, first_token_s = yield from greedy_pieces(
+    detokenizer, first_token_s, confidence = yield from greedy_pieces(
         out.logits[0, -1], advance, tokenizer, stop_ids_of(tokenizer), max_new_tokens, started)
-    return Answer(detokenizer.text, len(detokenizer.ids), len(prompt_ids), first_token_s, time.perf_counter() - started)
+    return Answer(detokenizer.text, len(detokenizer.ids), len(prompt_ids), first_token_s, time.perf_counter() - started,
+                  confidence)

@@ -54,4 +54,4 @@ class FullContextPipeline:
         return AnswerResult(text=answer.text, pipeline=self.name, ingest_s=0.0,
                             time_to_first_token_s=answer.time_to_first_token_s, total_s=answer.total_s,
                             tokens_processed=len(ids), tokens_generated=answer.tokens_generated,
-                            state_bytes=len(ids) * kv_bytes_per_token(self.lm))
+                            state_bytes=len(ids) * kv_bytes_per_token(self.lm), confidence=answer.confidence)

@@ -20,7 +20,7 @@ from .provenance import code_version, of_pipeline
 from .scorers import score
 from .tasks import FIXED_DOCUMENT_TASKS, GENERATORS, Case, TokenCounter
 
-RESULT_FIELDS = ("id", "task", "length", "depth", "pipeline", "question", "answers", "prediction", "score",
+RESULT_FIELDS = ("id", "task", "length", "depth", "pipeline", "question", "answers", "prediction", "score", "confidence",
                  "ingest_s", "ingest_batch", "answer_s", "tokens", "state_bytes", "peak_rss_mb", "provenance", "skipped")
 
 
@@ -124,6 +124,7 @@ def answer_rows(pipeline: Pipeline, name: str, handle, group: list[Case], batch:
             "pipeline": name, "question": case.question, "answers": case.answers,
             "prediction": answer.text, "metric": case.metric,
             "score": None if answer.skipped else score(case.metric, answer.text, case.answers),
+            "confidence": None if answer.confidence is None else round(answer.confidence, 4),
             "ingest_s": round(answer.ingest_s, 3), "ingest_batch": batch, "answer_s": round(answer.total_s, 3),
             "tokens": answer.tokens_processed, "state_bytes": answer.state_bytes,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

@@ -130,5 +130,5 @@ class InfiniPipeline:
             text=answer.text, pipeline=self.name, ingest_s=handle.ingest_s,
             time_to_first_token_s=answer.time_to_first_token_s, total_s=answer.total_s,
             tokens_processed=state.tokens_seen + answer.prompt_tokens - len(state.tail),
-            tokens_generated=answer.tokens_generated, state_bytes=state.nbytes(),
+            tokens_generated=answer.tokens_generated, state_bytes=state.nbytes(), confidence=answer.confidence,
         )

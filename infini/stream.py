@@ -210,9 +210,9 @@ class InfiniReader:
             fed += 1
             return self.model.logits(hidden[0, -1])
 
-        detokenizer, first_token_s = yield from greedy_pieces(
+        detokenizer, first_token_s, confidence = yield from greedy_pieces(
             self.model.logits(hidden[0, -1]), advance, self.tokenizer, self.stop_ids, max_new_tokens, started)
         return Answer(
             text=detokenizer.text, tokens_generated=len(detokenizer.ids), prompt_tokens=len(prompt),
-            time_to_first_token_s=first_token_s, total_s=time.perf_counter() - started,
+            time_to_first_token_s=first_token_s, total_s=time.perf_counter() - started, confidence=confidence,
         )

@@ -70,5 +70,6 @@ class RagPipeline:
             text=answer.text, pipeline=self.name, ingest_s=handle.ingest_s,
             time_to_first_token_s=retrieval_s + answer.time_to_first_token_s, total_s=time.perf_counter() - started,
             tokens_processed=len(prompt), tokens_generated=answer.tokens_generated, state_bytes=handle.index.nbytes(),
+            confidence=answer.confidence,
             sources=[{"text": d.page_content, **d.metadata} for d in sorted(kept, key=lambda d: d.metadata["rank"])],
         )
