@@ -1,0 +1,85 @@
+"""Does a memory answer its own training questions, and refuse its own unanswerable ones? Greedy replies to
+fresh samples of the training generators (a seed training never drew), beside the held-out eval's.
+
+    python research/training_answers.py --adapter A [--samples 12 --segments 2,8 --seed 1000]
+
+Draws `facts` samples with the adapter card's recipe (its text, needles, segment length), every one with an
+unanswerable question too (infini.train_data.SampleMaker, unanswerable_share 1), writes each sample's memory
+segments as the reader does, and decodes the greedy reply to each question after the sample's last segment.
+Prints, for the answerable questions, right / refused / another fact's answer (the reply names what the sample
+states about another subject: the memory retrieved by relation, not by subject) / other; for the unanswerable
+ones, refused / another fact's answer / answered otherwise.
+If a memory refuses its training unanswerables but not the eval's, the gap is one of generalisation; if it
+refuses neither, training did not teach it.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core.contract import collect  # noqa: E402
+from eval.scorers import abstains, phrase  # noqa: E402
+from infini.adapter import read_card  # noqa: E402
+from infini.pipeline import InfiniPipeline  # noqa: E402
+from infini.train_data import IGNORE, REFUSALS, SampleMaker  # noqa: E402
+
+
+def questions_of(maker: SampleMaker, final_ids: list[int], targets: list[int]) -> tuple[list[int], str, str]:
+    """(the last segment's document tokens, the question, the trained reply) of one final segment."""
+    start = next(i for i, t in enumerate(targets) if t != IGNORE)  # final_ids[start] is the prompt's last token
+    gap = maker.encode("\n") * 2  # "\n\n" + question (SampleMaker._qa_tail) tokenizes as two line breaks
+    question_start = max(i for i in range(start) if final_ids[i:i + len(gap)] == gap)
+    prompt = maker.tok.decode(final_ids[question_start:start + 1])
+    question = prompt.removeprefix("\n\n").removesuffix(maker.turn_close)
+    reply = maker.tok.decode([t for t in targets[start:] if t != IGNORE], skip_special_tokens=True)
+    return final_ids[:question_start], question, reply
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--adapter", required=True)
+    parser.add_argument("--model")
+    parser.add_argument("--samples", type=int, default=12)
+    parser.add_argument("--segments", default="2,8", help="memory segments per sample, drawn from this range")
+    parser.add_argument("--seed", type=int, default=1000)
+    args = parser.parse_args(argv)
+
+    reader = InfiniPipeline.load(model=args.model, adapter=args.adapter).reader
+    recipe = read_card(args.adapter)["recipe"]
+    maker = SampleMaker(reader.tokenizer, reader.turn_open, reader.turn_close, reader.segment_len,
+                        recipe["niah_needles"], recipe["niah_ask_all"], text=recipe["text"], unanswerable_share=1.0)
+    low, high = (int(s) for s in args.segments.split(","))
+    rng = random.Random(args.seed)
+    tally = Counter()
+    for number in range(args.samples):
+        S = rng.randint(low, high)
+        sample = maker.facts(rng, S, rng.randint(recipe["tail_min"], reader.segment_len // 2), 0.0)
+        asked = [questions_of(maker, final_ids, targets) for final_ids, targets in sample.finals()]
+        stated = {trained.strip().rstrip(".") for _, _, trained in asked if trained not in REFUSALS}
+        for tail, question, trained in asked:
+            state = reader.new_state()
+            state.tail = list(sample.memory_ids) + tail
+            reader._write_segments([state])  # the sample's S segments, as ingestion writes them
+            reply = collect(reader.stream_answer(state, question, max_new_tokens=32)).text
+            answer = trained.strip().rstrip(".")
+            another = phrase(reply, sorted(stated - {answer}))  # the answer of another fact in this sample
+            if trained in REFUSALS:
+                kind = ("unanswerable: refused" if abstains(reply, []) else
+                        "unanswerable: another fact's answer" if another else "unanswerable: answered otherwise")
+            else:
+                kind = ("answerable: right" if phrase(reply, [answer]) else "answerable: refused" if abstains(reply, [])
+                        else "answerable: another fact's answer" if another else "answerable: other")
+            tally[kind] += 1
+            print(f"{number} S={S} {kind}: {question!r} -> {reply!r} (trained: {trained!r})", flush=True)
+    print()
+    for kind in sorted(tally):
+        print(f"{kind}: {tally[kind]}")
+
+
+if __name__ == "__main__":
+    main()
