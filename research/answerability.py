@@ -33,6 +33,7 @@ from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from core.contract import collect  # noqa: E402
 from eval.options import add_case_options, cases_from_options  # noqa: E402
 from eval.report import read_results  # noqa: E402
 from eval.scorers import abstains, score  # noqa: E402
@@ -45,13 +46,7 @@ SIGNALS = ("reply_mean", "reply_min", "document_gain", "document_gain_per_token"
 
 def case_signals(reader, case, max_new_tokens: int) -> dict:
     state = reader.ingest(case.document)
-    stream = reader.stream_answer(state, case.question, max_new_tokens, case.answer_prefix)
-    while True:
-        try:
-            next(stream)
-        except StopIteration as stop:
-            reply = stop.value.text
-            break
+    reply = collect(reader.stream_answer(state, case.question, max_new_tokens, case.answer_prefix)).text
     reply_ids = reader.encode(reply)
     with_document, _ = reply_log_likelihood(reader, state, case.question, case.answer_prefix, reply_ids)
     without, _ = reply_log_likelihood(reader, reader.new_state(), case.question, case.answer_prefix, reply_ids)
