@@ -178,7 +178,8 @@ def stats_markdown(result: AnswerResult, kv_bytes: int, label: str) -> str:
 
 
 def confidence_note(result: AnswerResult) -> str:
-    """The reply's least sure token: an invented answer usually has one below about a half (README, "Confidence")."""
+    """The reply's least sure token: invented answers more often have one below LOW_CONFIDENCE than right ones
+    (README, "The app")."""
     if result.confidence is None or not result.text:
         return ""
     return f" · confidence {result.confidence:.2f}" + (" (unsure: check the source)" if result.confidence < LOW_CONFIDENCE else "")

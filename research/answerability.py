@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -46,7 +45,8 @@ SIGNALS = ("reply_mean", "reply_min", "document_gain", "document_gain_per_token"
 
 def case_signals(reader, case, max_new_tokens: int) -> dict:
     state = reader.ingest(case.document)
-    reply = collect(reader.stream_answer(state, case.question, max_new_tokens, case.answer_prefix)).text
+    answer = collect(reader.stream_answer(state, case.question, max_new_tokens, case.answer_prefix))
+    reply = answer.text
     reply_ids = reader.encode(reply)
     with_document, _ = reply_log_likelihood(reader, state, case.question, case.answer_prefix, reply_ids)
     without, _ = reply_log_likelihood(reader, reader.new_state(), case.question, case.answer_prefix, reply_ids)
@@ -56,14 +56,19 @@ def case_signals(reader, case, max_new_tokens: int) -> dict:
     return {"id": case.id, "task": case.task, "length": case.length, "depth": case.depth, "answers": case.answers,
             "prediction": reply, "score": score(case.metric, reply, case.answers),
             "refuses": bool(abstains(reply, case.answers)), "reply_tokens": len(with_document),
+            "confidence": answer.confidence,  # exp(reply_min), as eval rows record it
             "reply_mean": sum(with_document) / len(with_document), "reply_min": min(with_document),
             "document_gain": gain, "document_gain_per_token": gain / len(with_document),
             "refusal_margin": max(refusals) - sum(with_document)}
 
 
+def unanswerable(row: dict) -> bool:
+    return row["task"].endswith("unanswerable")
+
+
 def should_drop(row: dict) -> bool:
     """An answer that is not right: invented (unanswerable question) or wrong (answerable one)."""
-    return row["task"].endswith("unanswerable") or row["score"] < 1.0
+    return unanswerable(row) or row["score"] < 1.0
 
 
 def summary(rows: list[dict]) -> list[str]:
@@ -80,23 +85,21 @@ def summary(rows: list[dict]) -> list[str]:
         area = roc_auc_score([not d for d in drop], values) if right and wrong else float("nan")
         median = lambda xs: xs[len(xs) // 2] if xs else float("nan")  # noqa: E731
         lines.append(f"| {signal} | {area:.2f} | {median(right):.2f} | {median(wrong):.2f} |")
-    return lines + ["", *abstention(rows, "reply_min")]
+    return lines + ["", *abstention(rows)]
 
 
-def abstention(rows: list[dict], signal: str) -> list[str]:
-    """What refusing below a threshold would do; signal "reply_min" (a log-probability) or "confidence" (its
-    probability), thresholds on the probability scale."""
-    unanswerable = [r for r in rows if r["task"].endswith("unanswerable")]
-    answerable = [r for r in rows if not r["task"].endswith("unanswerable")]
-    sureness = (lambda r: math.exp(r[signal])) if signal == "reply_min" else (lambda r: r[signal])  # noqa: E731
+def abstention(rows: list[dict]) -> list[str]:
+    """What refusing whenever a reply's confidence is below a threshold would do."""
+    asked_blind = [r for r in rows if unanswerable(r)]
+    answerable = [r for r in rows if not unanswerable(r)]
     lines = [f"Refusing whenever the reply's least sure token has a probability below a threshold (replies that "
-             f"already refuse stay refusals); {len(answerable)} answerable, {len(unanswerable)} unanswerable:", "",
+             f"already refuse stay refusals); {len(answerable)} answerable, {len(asked_blind)} unanswerable:", "",
              "| threshold | answerable: right | unanswerable: invented |", "|---|---|---|"]
     for threshold in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
-        kept = lambda r: not r["refuses"] and sureness(r) >= threshold  # noqa: E731
+        kept = lambda r: not r["refuses"] and r["confidence"] >= threshold  # noqa: E731
         right = sum(kept(r) and r["score"] >= 1.0 for r in answerable)
-        invented = sum(kept(r) for r in unanswerable)
-        lines.append(f"| {threshold:.1f} | {right}/{len(answerable)} | {invented}/{len(unanswerable)} |")
+        invented = sum(kept(r) for r in asked_blind)
+        lines.append(f"| {threshold:.1f} | {right}/{len(answerable)} | {invented}/{len(asked_blind)} |")
     return lines
 
 
@@ -114,7 +117,7 @@ def main(argv=None) -> None:
         rows = [{**r, "refuses": bool(abstains(r["prediction"], r["answers"]))}
                 for folder in args.results for r in read_results(folder)
                 if r["pipeline"] == "infini" and r.get("confidence") is not None and r["task"].startswith("facts")]
-        print("\n".join(abstention(rows, "confidence")))
+        print("\n".join(abstention(rows)))
         return
     if not args.out:
         parser.error("--out is required without --results")

@@ -61,10 +61,12 @@ def main(argv=None) -> None:
         sample = maker.facts(rng, S, rng.randint(recipe["tail_min"], reader.segment_len // 2), 0.0)
         asked = [questions_of(maker, final_ids, targets) for final_ids, targets in sample.finals()]
         stated = {trained.strip().rstrip(".") for _, _, trained in asked if trained not in REFUSALS}
-        for tail, question, trained in asked:
-            state = reader.new_state()
-            state.tail = list(sample.memory_ids) + tail
-            reader._write_segments([state])  # the sample's S segments, as ingestion writes them
+        tails = {tuple(tail) for tail, _, _ in asked}
+        assert len(tails) == 1, "the questions of a sample follow the same document"
+        state = reader.new_state()
+        state.tail = list(sample.memory_ids) + list(tails.pop())
+        reader._write_segments([state])  # the sample's S segments, as ingestion writes them; answering leaves it as is
+        for _, question, trained in asked:
             reply = collect(reader.stream_answer(state, question, max_new_tokens=32)).text
             answer = trained.strip().rstrip(".")
             another = phrase(reply, sorted(stated - {answer}))  # the answer of another fact in this sample

@@ -57,4 +57,3 @@ def test_a_reply_cut_by_the_length_limit_counts_only_the_tokens_chosen():
     _, text, confidence = run(steps, max_new_tokens=1)
     assert text == "b"
     assert confidence == pytest.approx(softmax_of(steps[0], 1))
-

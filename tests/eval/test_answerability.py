@@ -14,7 +14,7 @@ ROWS = [row("facts", 1.0, 0.95), row("facts", 1.0, 0.45), row("facts", 0.0, 0.15
 
 
 def test_each_threshold_keeps_the_replies_at_or_above_it_and_refusals_stay_refusals():
-    table = {line.split(" | ")[0].strip("| "): line.split(" | ")[1:] for line in abstention(ROWS, "confidence")
+    table = {line.split(" | ")[0].strip("| "): line.split(" | ")[1:] for line in abstention(ROWS)
              if line.startswith("| 0.")}
     assert table["0.0"] == ["2/4", "2/3 |"]  # nothing refused beyond the replies that refuse
     assert table["0.4"] == ["2/4", "1/3 |"]  # the invented 0.35 goes

@@ -1,5 +1,6 @@
 """One test on the real SmolLM2-135M-Instruct (slow: loads the model, ~10 s on 2 cores)."""
 import copy
+import math
 
 import pytest
 import torch
@@ -20,13 +21,10 @@ def test_real_model_streams_a_short_text_and_answers_from_the_last_segment(smoll
     assert "4417" in result.text
     # Its confidence is the lowest probability of a reply token (end of turn included), recomputed here in one
     # teacher-forced pass over the last segment instead of token by token.
-    reader = pipeline.reader
-    prompt = reader.final_tokens(handle.state, "What is the secret code for the back door?")
-    targets = reader.encode(result.text) + [min(reader.stop_ids)]
-    with torch.no_grad():
-        hidden, _ = reader.model.segment_hidden(torch.tensor([prompt + targets[:-1]]), handle.state.memory, write=False)
-        probabilities = torch.softmax(reader.model.logits(hidden[0, len(prompt) - 1:]).float(), dim=-1)
-    assert result.confidence == pytest.approx(float(probabilities[torch.arange(len(targets)), targets].min()), abs=1e-3)
+    from research.answer_likelihood import reply_log_likelihood
+    log_probs, greedy = reply_log_likelihood(pipeline.reader, handle.state, "What is the secret code for the back door?",
+                                             "", pipeline.reader.encode(result.text))
+    assert greedy and result.confidence == pytest.approx(math.exp(min(log_probs)), abs=1e-3)
     assert 0.0 < result.confidence < 1.0
     # The conversion with memory disabled is the base model, also at real scale.
     ids = tokenizer("The museum opens at nine.", return_tensors="pt").input_ids
