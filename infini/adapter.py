@@ -89,6 +89,20 @@ def load_adapter(lm, path: str | os.PathLike, **overrides) -> InfiniModel:
     return model
 
 
+def widen_taps(weights: dict[str, torch.Tensor], params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Key-convolution taps (H, K', d) from an artifact, for a model with K >= K' taps: (H, K, d), zeros first.
+
+    Tap K-1 is the token's own vector (attention.causal_conv), so the artifact's taps keep the offsets they were
+    trained at and the earlier tokens the wider window adds start with weight 0 (training's next stage).
+    """
+    widened = dict(weights)
+    for name, taps in weights.items():
+        param = params.get(name)
+        if "memory_conv" in name and param is not None and taps.dim() == 3 and param.shape[1] > taps.shape[1]:
+            widened[name] = torch.cat([taps.new_zeros(taps.shape[0], param.shape[1] - taps.shape[1], taps.shape[2]), taps], dim=1)
+    return widened
+
+
 def load_trained_weights(model: InfiniModel, path: str | os.PathLike, fresh: tuple[str, ...] | list[str] = ()) -> None:
     """Gates, write strengths and LoRA from an artifact into a model built with the same settings.
 
@@ -98,8 +112,10 @@ def load_trained_weights(model: InfiniModel, path: str | os.PathLike, fresh: tup
     "memory_gate_proj" (query gates on static ones), "memory_conv" (the key convolution) or "memory_decay"
     (the decay gate); they keep their start (zero token terms, identity taps, a decay of 1 - 4.5e-5), which
     reads exactly (the decay: nearly) like the artifact.
+    A model with a longer key convolution than the artifact's takes its taps as the latest ones and zeros
+    before them (widen_taps), which reads exactly like the artifact too.
     """
-    weights = load_file(str(path))
+    weights = widen_taps(load_file(str(path)), dict(model.lm.named_parameters()))
     without_memory = {f"layers.{a.layer_idx}." for a in model.attention_layers() if not a.has_memory}
     weights = {n: t for n, t in weights.items()
                if not ("memory_" in n and any(layer in n for layer in without_memory))}

@@ -122,7 +122,7 @@ def build_model(recipe: dict, model_path: str | None = None):
             raise SystemExit(f"{recipe['init_adapter']} was trained with other settings: {card['infini']}, {card['lora']}")
         if card["infini"].get("value_shift", False) != recipe["value_shift"]:
             raise SystemExit(f"{recipe['init_adapter']} has value_shift {card['infini'].get('value_shift', False)}, the recipe {recipe['value_shift']}")
-        if card["infini"].get("key_conv", 0) not in (0, recipe["key_conv"]):
+        if card["infini"].get("key_conv", 0) > recipe["key_conv"]:  # a wider window takes the taps (adapter.widen_taps)
             raise SystemExit(f"{recipe['init_adapter']} has key_conv {card['infini']['key_conv']}, the recipe {recipe['key_conv']}")
         if card["infini"].get("decay_gate", False) and not recipe["decay_gate"]:  # the other way round starts one fresh
             raise SystemExit(f"{recipe['init_adapter']} has a decay gate (decay_gate true), the recipe none: set decay_gate")

@@ -168,3 +168,28 @@ def test_a_state_saved_before_any_segment_is_written_round_trips(tiny_llama, tok
     state.save(tmp_path / "short.state")
     loaded = MemoryState.load(tmp_path / "short.state", expected_fingerprint=reader.fingerprint())
     assert len(loaded.memory) == 3 and all(len(entry.tensors()) == 4 for entry in loaded.memory) and loaded.tail == state.tail
+
+
+def test_a_wider_window_loads_narrower_taps_as_the_latest_and_reads_like_the_artifact(tiny_llama, tmp_path):
+    """Training's next stage may widen the convolution (recipe key_conv above the init artifact's)."""
+    from infini.adapter import load_trained_weights, save_adapter
+
+    narrow = convert(tiny_llama, key_conv=2, segment_len=16)
+    random_taps(narrow, 3)
+    path = tmp_path / "narrow.safetensors"
+    save_adapter(narrow, path, {"infini": {"segment_len": 16, "update_rule": "deltanet", "key_conv": 2}})
+    wide = convert(tiny_llama, key_conv=5, segment_len=16)
+    load_trained_weights(wide, path)
+    for before, after in zip(narrow.attention_layers(), wide.attention_layers()):
+        for name in ("memory_conv_q", "memory_conv_k"):
+            taps, widened = getattr(before, name).detach(), getattr(after, name).detach()
+            assert widened.shape[1] == 5
+            torch.testing.assert_close(widened[:, 3:], taps)  # the artifact's taps at the latest offsets
+            assert widened[:, :3].abs().max() == 0  # the added, earlier tokens start unused
+    segments = list(torch.randint(0, 49152, (1, 64), generator=torch.Generator().manual_seed(4)).split(16, dim=1))
+    with torch.no_grad():
+        expected, expected_memory = narrow.forward_segments(segments, narrow.empty_memory(1))
+        got, memory = wide.forward_segments(segments, wide.empty_memory(1))
+    torch.testing.assert_close(got[-1], expected[-1])
+    for entry, entry_wide in zip(expected_memory, memory):
+        torch.testing.assert_close(entry_wide.M, entry.M)
