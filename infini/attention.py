@@ -200,6 +200,10 @@ class SegmentContext:
     write_strengths: list | None = None
     # Measurement (research/query_gates.py): when a list, every memory layer appends its gates (B, Hq, T) here.
     gate_log: list | None = None
+    # Measurement (research/key_margin.py): when a list, every deltanet memory layer appends a dict of what it
+    # matched: its layer index, unit queries (B, Hq, T, d) and, when it writes, the keys and write strengths
+    # it stored ((B, G, T', d), (B, G, T')), else None.
+    match_log: list | None = None
     memory_out: list = field(default_factory=list)
     # Generation: per layer (k_rot, v) of earlier tokens of this segment, and with key_conv the query tail
     local_kv: list | None = None
@@ -384,6 +388,7 @@ class InfiniAttention(nn.Module):
             # Write: the memory each segment reads (M_{s-1}) and the one the last segment leaves (M_s).
             # Memory branch: Q and K *without* RoPE, in float32 whatever the model's dtype.
             M_read, z_read = M, z
+            stored = (None, None)  # (keys, write strengths) for match_log
             if ctx.write and self.update_rule == "deltanet":
                 beta = torch.sigmoid(self.memory_beta(hidden_states.to(self.memory_beta.weight.dtype))).transpose(1, 2)  # (B, G, T)
                 k_write, v_write = unit(k_mem.float()), v_mem.float()
@@ -395,6 +400,7 @@ class InfiniAttention(nn.Module):
                     k_write, v_write, beta, *log_alpha = next_token_pairs(k_write, v_write, beta, *log_alpha)
                 if ctx.write_strengths is not None:
                     ctx.write_strengths.append(beta.mean())
+                stored = (k_write, beta)
                 (M_read,), (M_new,) = scan_segments(
                     lambda M, k, v, b, *log_a: (deltanet_update(k, v, b, M, *log_a),), (M,),
                     (k_write, v_write, beta, *log_alpha), W)
@@ -408,7 +414,10 @@ class InfiniAttention(nn.Module):
                 ctx.memory_out.append(LayerMemory(M_new, z_new, q_tail, k_tail))
             # Read
             if self.update_rule == "deltanet":  # variant: unit-vector read, no denominator
-                memory_attn = (unit(q_mem.float()).view(B, G, R, T, d) @ M_read.unsqueeze(2)).reshape(B, self.num_heads, T, d)
+                q_unit = unit(q_mem.float())  # (B, Hq, T, d)
+                memory_attn = (q_unit.view(B, G, R, T, d) @ M_read.unsqueeze(2)).reshape(B, self.num_heads, T, d)
+                if ctx.match_log is not None:
+                    ctx.match_log.append({"layer": self.layer_idx, "queries": q_unit, "keys": stored[0], "strength": stored[1]})
             else:
                 sigma_q = sigma(q_mem.float()).view(B, G, R, T, d)
                 memory_attn = memory_read(sigma_q, M_read, z_read).reshape(B, self.num_heads, T, d)  # Eq. 7

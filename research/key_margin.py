@@ -1,0 +1,125 @@
+"""Do a memory's keys tell facts apart? Where the query that answers a question meets the keys of several facts.
+
+    python research/key_margin.py --adapter A [--samples 24 --segments 2,8 --seed 1000]
+
+Draws `facts` samples of the adapter's own training generators (as research/training_answers.py: several facts per
+document, a seed training never drew), writes each sample's memory segments as the reader does, and then asks each
+question. In every memory layer and query head it compares the query at the prompt's last token (the one that
+predicts the answer's first token) with the unit key the memory stored at the first token of each fact's answer in
+the sample: the head "picks" the asked fact when that fact's key matches the query best. Only facts whose answer
+sits in a memory segment count, and only samples with two or more of them.
+
+Prints, per layer: the share of (question, head) pairs that pick the asked fact, the best head's share, and chance
+(the mean of 1 / facts in memory). A memory whose reads blend facts (training_answers: one reply to every question)
+picks near chance in every layer; one that separates them picks well above it in some.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core.contract import collect  # noqa: E402
+from infini.adapter import read_card  # noqa: E402
+from infini.pipeline import InfiniPipeline  # noqa: E402
+from infini.train_data import REFUSALS, SampleMaker  # noqa: E402
+from research.training_answers import questions_of  # noqa: E402
+
+
+def answer_position(reader, ids: list[int], answer: str) -> int | None:
+    """The index in `ids` of the first token of `answer` as written in a fact sentence (" answer" then more)."""
+    first = reader.encode(" " + answer)[0]
+    for i, token in enumerate(ids):
+        if token == first and reader.tokenizer.decode(ids[i:i + 12]).startswith(" " + answer):
+            return i
+    return None
+
+
+def stored_keys(log: list[dict]) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+    """Per layer, the keys (G, tokens, d) and write strengths (G, tokens) of every written segment, in order.
+
+    Each logged write holds one row per segment of a window (batch size 1: the rows are the segments in order)."""
+    per_layer: dict[int, list] = {}
+    for entry in log:
+        if entry["keys"] is not None:
+            per_layer.setdefault(entry["layer"], []).append((entry["keys"], entry["strength"]))
+    return {layer: (torch.cat([k.transpose(0, 1).flatten(1, 2) for k, _ in parts], dim=1),  # (rows, G, T, d) -> (G, rows*T, d)
+                    torch.cat([b.transpose(0, 1).flatten(1) for _, b in parts], dim=1))
+            for layer, parts in per_layer.items()}
+
+
+def answer_queries(log: list[dict]) -> dict[int, torch.Tensor]:
+    """Per layer, the queries (Hq, d) at the prompt's last token: each layer's first logged read (the prompt pass)."""
+    queries: dict[int, torch.Tensor] = {}
+    for entry in log:
+        queries.setdefault(entry["layer"], entry["queries"][0, :, -1])
+    return queries
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--adapter", required=True)
+    parser.add_argument("--model")
+    parser.add_argument("--samples", type=int, default=24)
+    parser.add_argument("--segments", default="2,8", help="memory segments per sample, drawn from this range")
+    parser.add_argument("--seed", type=int, default=1000)
+    args = parser.parse_args(argv)
+
+    reader = InfiniPipeline.load(model=args.model, adapter=args.adapter).reader
+    if reader.model.config.update_rule != "deltanet" or reader.model.config.value_shift:
+        raise SystemExit("key_margin reads the deltanet rule's unit keys, stored at their own token (no value_shift)")
+    recipe = read_card(args.adapter)["recipe"]
+    maker = SampleMaker(reader.tokenizer, reader.turn_open, reader.turn_close, reader.segment_len,
+                        recipe["niah_needles"], recipe["niah_ask_all"], text=recipe["text"])
+    context = reader.model.context
+    low, high = (int(s) for s in args.segments.split(","))
+    rng = random.Random(args.seed)
+    picks: dict[int, list[torch.Tensor]] = {}  # layer -> per question (Hq,) bool: the head picks the asked fact
+    chance, questions = [], 0
+    for _ in range(args.samples):
+        S = rng.randint(low, high)
+        sample = maker.facts(rng, S, rng.randint(recipe["tail_min"], reader.segment_len // 2), 0.0)
+        asked = [questions_of(maker, final_ids, targets) for final_ids, targets in sample.finals()]
+        memory_ids = list(sample.memory_ids)
+        facts = [(question, answer_position(reader, memory_ids, trained.strip().rstrip(".")))
+                 for _, question, trained in asked if trained not in REFUSALS]
+        facts = [(question, position) for question, position in facts if position is not None]
+        if len(facts) < 2:
+            continue
+        state = reader.new_state()
+        state.tail = memory_ids + list(asked[0][0])
+        context.match_log = []
+        try:
+            reader._write_segments([state])
+            keys = stored_keys(context.match_log)
+            positions = torch.tensor([position for _, position in facts])
+            for number, (question, _) in enumerate(facts):
+                context.match_log = []
+                collect(reader.stream_answer(state, question, max_new_tokens=1))
+                for layer, query in answer_queries(context.match_log).items():
+                    k, _ = keys[layer]
+                    R = query.shape[0] // k.shape[0]
+                    at_answers = k[:, positions].repeat_interleave(R, dim=0)  # (Hq, facts, d): each head's KV group
+                    scores = (at_answers @ query.unsqueeze(-1)).squeeze(-1)  # (Hq, facts)
+                    picks.setdefault(layer, []).append(scores.argmax(dim=-1) == number)
+                chance.append(1 / len(facts))
+                questions += 1
+        finally:
+            context.match_log = None
+    if not questions:
+        raise SystemExit("no sample held two facts in memory segments: draw more samples or segments")
+    print(f"{questions} questions, {args.adapter}; chance {sum(chance) / len(chance):.2f}")
+    print("| layer | heads picking the asked fact | best head |")
+    print("|---|---|---|")
+    for layer in sorted(picks):
+        share = torch.stack(picks[layer]).float()  # (questions, Hq)
+        print(f"| {layer} | {share.mean():.2f} | {share.mean(dim=0).max():.2f} |")
+
+
+if __name__ == "__main__":
+    main()
