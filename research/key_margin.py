@@ -15,8 +15,6 @@ picks near chance in every layer; one that separates them picks well above it in
 """
 from __future__ import annotations
 
-import argparse
-import random
 import sys
 from pathlib import Path
 
@@ -25,10 +23,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.contract import collect  # noqa: E402
-from infini.adapter import read_card  # noqa: E402
-from infini.pipeline import InfiniPipeline  # noqa: E402
-from infini.train_data import REFUSALS, SampleMaker  # noqa: E402
-from research.training_answers import questions_of  # noqa: E402
+from infini.train_data import REFUSALS  # noqa: E402
+from research.training_answers import own_samples, questions_of  # noqa: E402
 
 
 def answer_position(reader, ids: list[int], answer: str) -> int | None:
@@ -62,28 +58,13 @@ def answer_queries(log: list[dict]) -> dict[int, torch.Tensor]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--adapter", required=True)
-    parser.add_argument("--model")
-    parser.add_argument("--samples", type=int, default=24)
-    parser.add_argument("--segments", default="2,8", help="memory segments per sample, drawn from this range")
-    parser.add_argument("--seed", type=int, default=1000)
-    args = parser.parse_args(argv)
-
-    reader = InfiniPipeline.load(model=args.model, adapter=args.adapter).reader
+    args, reader, maker, samples = own_samples(__doc__, argv, samples=24)
     if reader.model.config.update_rule != "deltanet" or reader.model.config.value_shift:
         raise SystemExit("key_margin reads the deltanet rule's unit keys, stored at their own token (no value_shift)")
-    recipe = read_card(args.adapter)["recipe"]
-    maker = SampleMaker(reader.tokenizer, reader.turn_open, reader.turn_close, reader.segment_len,
-                        recipe["niah_needles"], recipe["niah_ask_all"], text=recipe["text"])
     context = reader.model.context
-    low, high = (int(s) for s in args.segments.split(","))
-    rng = random.Random(args.seed)
     picks: dict[int, list[torch.Tensor]] = {}  # layer -> per question (Hq,) bool: the head picks the asked fact
     chance, questions = [], 0
-    for _ in range(args.samples):
-        S = rng.randint(low, high)
-        sample = maker.facts(rng, S, rng.randint(recipe["tail_min"], reader.segment_len // 2), 0.0)
+    for _, sample in samples:
         asked = [questions_of(maker, final_ids, targets) for final_ids, targets in sample.finals()]
         memory_ids = list(sample.memory_ids)
         facts = [(question, answer_position(reader, memory_ids, trained.strip().rstrip(".")))

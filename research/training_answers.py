@@ -40,25 +40,35 @@ def questions_of(maker: SampleMaker, final_ids: list[int], targets: list[int]) -
     return final_ids[:question_start], question, reply
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def own_samples(description: str, argv, samples: int, unanswerable_share: float = 0.0):
+    """The command line of the probes on a memory's own training samples, and what it loads: (args, reader, and a
+    generator of (S, sample): `--samples` fresh `facts` samples drawn with the adapter card's recipe)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--adapter", required=True)
     parser.add_argument("--model")
-    parser.add_argument("--samples", type=int, default=12)
+    parser.add_argument("--samples", type=int, default=samples)
     parser.add_argument("--segments", default="2,8", help="memory segments per sample, drawn from this range")
     parser.add_argument("--seed", type=int, default=1000)
     args = parser.parse_args(argv)
-
     reader = InfiniPipeline.load(model=args.model, adapter=args.adapter).reader
     recipe = read_card(args.adapter)["recipe"]
-    maker = SampleMaker(reader.tokenizer, reader.turn_open, reader.turn_close, reader.segment_len,
-                        recipe["niah_needles"], recipe["niah_ask_all"], text=recipe["text"], unanswerable_share=1.0)
+    maker = SampleMaker(reader.tokenizer, reader.turn_open, reader.turn_close, reader.segment_len, recipe["niah_needles"],
+                        recipe["niah_ask_all"], text=recipe["text"], unanswerable_share=unanswerable_share)
     low, high = (int(s) for s in args.segments.split(","))
-    rng = random.Random(args.seed)
+
+    def draw():
+        rng = random.Random(args.seed)
+        for _ in range(args.samples):
+            S = rng.randint(low, high)
+            yield S, maker.facts(rng, S, rng.randint(recipe["tail_min"], reader.segment_len // 2), 0.0)
+
+    return args, reader, maker, draw()
+
+
+def main(argv=None) -> None:
+    _, reader, maker, samples = own_samples(__doc__, argv, samples=12, unanswerable_share=1.0)
     tally = Counter()
-    for number in range(args.samples):
-        S = rng.randint(low, high)
-        sample = maker.facts(rng, S, rng.randint(recipe["tail_min"], reader.segment_len // 2), 0.0)
+    for number, (S, sample) in enumerate(samples):
         asked = [questions_of(maker, final_ids, targets) for final_ids, targets in sample.finals()]
         stated = {trained.strip().rstrip(".") for _, _, trained in asked if trained not in REFUSALS}
         tails = {tuple(tail) for tail, _, _ in asked}
