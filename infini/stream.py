@@ -165,6 +165,18 @@ class InfiniReader:
         self._write_segments([state], progress)
         return state
 
+    def feed_ids(self, state: MemoryState, ids: list[int], progress: ProgressCallback | None = None) -> MemoryState:
+        """Stream token ids (already tokenized with this reader's tokenizer) into `state` (in place) and return it:
+        for documents made as tokens, such as training samples (research/training_answers.py). A new state
+        already holds the chat turn's opening (new_state), so the ids are what follows it."""
+        self.check_state(state)
+        if state.pending_text:  # ids after untokenized text would land before it
+            raise ValueError("feed_ids: the state holds text not yet tokenized; feed it the rest of that text first")
+        state.tail.extend(ids)
+        state.tokens_seen += len(ids)
+        self._write_segments([state], progress)
+        return state
+
     def ingest(self, text: str, progress: ProgressCallback | None = None, piece_chars: int = 200_000) -> MemoryState:
         return self.ingest_many([text], progress, piece_chars)[0]
 

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.contract import collect  # noqa: E402
 from infini.train_data import REFUSALS  # noqa: E402
-from research.training_answers import own_samples, questions_of  # noqa: E402
+from research.training_answers import after_turn_opening, own_samples, questions_of  # noqa: E402
 
 
 def answer_position(reader, ids: list[int], answer: str) -> int | None:
@@ -72,11 +72,9 @@ def main(argv=None) -> None:
         facts = [(question, position) for question, position in facts if position is not None]
         if len(facts) < 2:
             continue
-        state = reader.new_state()
-        state.tail = memory_ids + list(asked[0][0])
         context.match_log = []
         try:
-            reader._write_segments([state])
+            state = reader.feed_ids(reader.new_state(), after_turn_opening(reader, memory_ids + list(asked[0][0])))
             keys = stored_keys(context.match_log)
             positions = torch.tensor([position for _, position in facts])
             for number, (question, _) in enumerate(facts):

@@ -40,6 +40,13 @@ def questions_of(maker: SampleMaker, final_ids: list[int], targets: list[int]) -
     return final_ids[:question_start], question, reply
 
 
+def after_turn_opening(reader, ids: list[int]) -> list[int]:
+    """A training sample's tokens without the chat turn's opening it starts with (a new state holds it already)."""
+    opening = reader.encode(reader.turn_open)
+    assert ids[:len(opening)] == opening, "training samples start with the chat turn's opening"
+    return ids[len(opening):]
+
+
 def own_samples(description: str, argv, samples: int, unanswerable_share: float = 0.0):
     """The command line of the probes on a memory's own training samples, and what it loads: (args, reader, and a
     generator of (S, sample): `--samples` fresh `facts` samples drawn with the adapter card's recipe)."""
@@ -73,9 +80,8 @@ def main(argv=None) -> None:
         stated = {trained.strip().rstrip(".") for _, _, trained in asked if trained not in REFUSALS}
         tails = {tuple(tail) for tail, _, _ in asked}
         assert len(tails) == 1, "the questions of a sample follow the same document"
-        state = reader.new_state()
-        state.tail = list(sample.memory_ids) + list(tails.pop())
-        reader._write_segments([state])  # the sample's S segments, as ingestion writes them; answering leaves it as is
+        # the sample's S segments written as ingestion writes them, its last segment's text kept; answering leaves it as is
+        state = reader.feed_ids(reader.new_state(), after_turn_opening(reader, list(sample.memory_ids) + list(tails.pop())))
         for _, question, trained in asked:
             reply = collect(reader.stream_answer(state, question, max_new_tokens=32)).text
             answer = trained.strip().rstrip(".")

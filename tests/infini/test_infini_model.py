@@ -306,3 +306,17 @@ def test_gate_values_with_layers_left_without_memory_stay_on_the_models_device(t
     torch.testing.assert_close(gates[1], torch.full((6,), 0.5))
     model.lm.to("meta")
     assert model.gate_values().device.type == "meta"
+
+
+def test_feeding_token_ids_gives_the_state_that_feeding_their_text_gives(reader, language_reference):
+    text = language_reference[:3000]
+    by_text = reader.ingest(text)
+    tokenized = text[:len(text) - len(by_text.pending_text)]  # ingest holds back a word that may go on
+    by_ids = reader.feed_ids(reader.new_state(), reader.encode(tokenized))
+    assert by_ids.tail == by_text.tail and by_ids.tokens_seen == by_text.tokens_seen
+    assert by_ids.extra["segments"] == by_text.extra["segments"] > 10
+    for one, other in zip(by_text.memory, by_ids.memory):
+        torch.testing.assert_close(other.M, one.M)
+    pending = reader.feed(reader.new_state(), "Text that ends in the middle of a wo")
+    with pytest.raises(ValueError, match="not yet tokenized"):
+        reader.feed_ids(pending, [1, 2, 3])
