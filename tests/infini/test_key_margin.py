@@ -6,8 +6,9 @@ import torch
 from infini import InfiniConfig, InfiniModel
 
 
-def logged_keys(model: InfiniModel, ids: torch.Tensor, window: int, stored_keys) -> dict:
-    """Write `ids` (1, S * T) in passes of `window` segments with the match log on; the log's keys per layer."""
+def logged_keys(model: InfiniModel, ids: torch.Tensor, window: int, stored_keys) -> tuple[dict, list]:
+    """Write `ids` (1, S * T) in passes of `window` segments with the match log on: (the log's keys and write
+    strengths per layer, stored_keys' form; the memory left)."""
     segments = ids.view(1, -1, model.config.segment_len)
     memory = model.empty_memory(1)
     model.context.match_log = []
