@@ -126,6 +126,24 @@ def causal_conv(x: torch.Tensor, tail: torch.Tensor, weight: torch.Tensor) -> tu
     return out, padded[:, :, T:]
 
 
+def attention_pool(q_rot: torch.Tensor, k_local: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Variant, not the paper's (context_pool): what the local attention reads at each position when its
+    values are `x`, per query head: sum_s a_ts x_s, with a_ts the base model's own attention weights.
+
+    Why: the memory's queries and keys are per token (or per few tokens, causal_conv). At a prompt's last
+    token, the one that predicts the answer, the early layers' hidden state holds the chat turn's
+    "<|im_start|>assistant\n" and nothing of the question, so every question there reads the same thing
+    (research/key_margin.py: layers 0-13 pick the asked fact exactly at chance). Local attention already
+    gathers the question's words at that token; pooled through its weights, the memory vectors carry them.
+    As the projections are linear, this equals projecting the attention-weighted hidden states.
+
+    q_rot (B, Hq, T, d); k_local (B, G, S, d); x (B, Hx, S, d) with Hx = Hq or G -> (B, Hq, T, d)
+    """
+    if x.shape[1] != k_local.shape[1]:  # one value row per query head: each query head scores its own KV group's keys
+        k_local = k_local.repeat_interleave(x.shape[1] // k_local.shape[1], dim=1)
+    return local_attention(q_rot, k_local, x)
+
+
 def next_token_pairs(keys: torch.Tensor, values: torch.Tensor, *per_key: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """Variant, not the paper's (value_shift): pair each key with the *next* token's value.
 
@@ -205,8 +223,18 @@ class SegmentContext:
     # it stored ((B, G, T', d), (B, G, T')), else None.
     match_log: list | None = None
     memory_out: list = field(default_factory=list)
-    # Generation: per layer (k_rot, v) of earlier tokens of this segment, and with key_conv the query tail
+    # Generation: one LocalCache per layer, the earlier tokens of this segment
     local_kv: list | None = None
+
+
+@dataclass
+class LocalCache:
+    """One layer's view of the tokens generated or prompted so far in the answering segment."""
+
+    keys: torch.Tensor  # (B, G, S, d) with RoPE: the local branch's keys
+    values: torch.Tensor  # (B, G, S, d)
+    query_tail: torch.Tensor | None = None  # key_conv: the last key_conv - 1 memory queries (causal_conv's tail)
+    memory_queries: torch.Tensor | None = None  # context_pool: the memory queries before pooling (B, Hq, S, d)
 
 
 def project(proj: nn.Module, x: torch.Tensor, adapted: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -273,7 +301,7 @@ class InfiniAttention(nn.Module):
     def __init__(
         self, base_attention: nn.Module, layer_idx: int, update_rule: str = "delta", gate_init: float = -4.0,
         read_cap: float = 0.0, has_memory: bool = True, query_gate: bool = False, key_conv: int = 0,
-        value_shift: bool = False, decay_gate: bool = False, memory_out_rank: int = 0,
+        value_shift: bool = False, decay_gate: bool = False, memory_out_rank: int = 0, context_pool: bool = False,
     ):
         super().__init__()
         if update_rule not in UPDATE_RULES:
@@ -337,6 +365,12 @@ class InfiniAttention(nn.Module):
                 return nn.Parameter(taps)
 
             self.memory_conv_q, self.memory_conv_k = identity_taps(self.num_heads), identity_taps(self.num_kv_heads)
+        self.context_pool = has_memory and context_pool
+        if self.context_pool:
+            # Variant (attention_pool): memory queries and keys plus, per channel, what the local attention gathers
+            # of them. Zero at the start: a trained artifact without it is where training resumes.
+            self.memory_pool_q = nn.Parameter(torch.zeros(self.num_heads, 1, self.head_dim, device=weight.device))
+            self.memory_pool_k = nn.Parameter(torch.zeros(self.num_kv_heads, 1, self.head_dim, device=weight.device))
         self.memory_out_rank = memory_out_rank if has_memory else 0
         if self.memory_out_rank:
             # Variant: the gated memory read also goes through a low-rank map of its own into the residual stream,
@@ -368,18 +402,25 @@ class InfiniAttention(nn.Module):
         q_rot, k_rot = apply_rotary_pos_emb(q, k, cos, sin)
         k_local, v_local = k_rot, v
         generating = ctx is not None and ctx.local_kv is not None
-        cached = generating and len(ctx.local_kv) > self.layer_idx
-        if cached:
-            past_k, past_v, *past_query_tail = ctx.local_kv[self.layer_idx]
-            k_local, v_local = torch.cat([past_k, k_rot], dim=2), torch.cat([past_v, v], dim=2)
+        past = ctx.local_kv[self.layer_idx] if generating and len(ctx.local_kv) > self.layer_idx else None
+        if past is not None:
+            k_local, v_local = torch.cat([past.keys, k_rot], dim=2), torch.cat([past.values, v], dim=2)
         attn = local_attention(q_rot, k_local, v_local)  # A_dot (B, Hq, T, d)
 
         if use_memory:
             W = ctx.window
             M, z, q_tail, k_tail = ctx.memory_in[self.layer_idx]
+            q_seen = q_mem  # context_pool: the memory queries of every token so far in this segment
+            if self.context_pool:  # variant: + what the local attention gathers of the memory queries and keys
+                if past is not None:
+                    q_seen = torch.cat([past.memory_queries, q_mem], dim=2)
+                q_mem = q_mem + self.memory_pool_q * attention_pool(q_rot, k_local, q_seen)
+                if ctx.write:  # each KV head's key: the mean of its R query heads' pools
+                    pooled_k = attention_pool(q_rot, k_local, k_mem).view(B, G, R, T, d).mean(dim=2)
+                    k_mem = k_mem + self.memory_pool_k * pooled_k
             if self.key_conv:  # variant: queries and keys as n-grams (causal_conv), over the segments joined in time
-                if cached:  # the generated tokens follow the prompt, not the memory's last segment
-                    q_tail = past_query_tail[0]
+                if past is not None:  # the generated tokens follow the prompt, not the memory's last segment
+                    q_tail = past.query_tail
                 q_mem, q_tail = causal_conv(segments_to_sequence(q_mem, W), q_tail, self.memory_conv_q)
                 q_mem = sequence_to_segments(q_mem, W)
                 if ctx.write:  # keys only matter for a write; answering and decoding skip them
@@ -445,11 +486,12 @@ class InfiniAttention(nn.Module):
                 memory_out = self.memory_out_up(self.memory_out_down(gated_read.to(self.memory_out_down.weight.dtype)))
             attn = torch.lerp(attn.float(), memory_attn, gate).to(hidden_states.dtype)  # Eq. 10: g A_mem + (1-g) A_dot
         if generating:
-            query_tail = [q_tail] if use_memory and self.key_conv else []
-            if cached:
-                ctx.local_kv[self.layer_idx] = (k_local, v_local, *query_tail)
+            cache = LocalCache(k_local, v_local, q_tail if use_memory and self.key_conv else None,
+                               q_seen if use_memory and self.context_pool else None)
+            if past is not None:
+                ctx.local_kv[self.layer_idx] = cache
             else:
-                ctx.local_kv.append((k_local, v_local, *query_tail))
+                ctx.local_kv.append(cache)
 
         # Eq. 11: concatenate heads (transpose back first, so heads and positions stay paired), W_O.
         attn = attn.transpose(1, 2).reshape(B, T, self.num_heads * d)

@@ -33,6 +33,7 @@ class InfiniConfig:
     value_shift: bool = False  # variant: each key stores the next token's value (attention.next_token_pairs)
     decay_gate: bool = False  # variant (deltanet): Gated DeltaNet's per-token decay (attention.deltanet_update)
     memory_out_rank: int = 0  # variant: the memory read's own low-rank map into the residual stream (attention.py); 0: off
+    context_pool: bool = False  # variant: memory queries and keys plus what local attention gathers of them (attention.attention_pool)
 
     def __post_init__(self):
         self.read_cap = float(self.read_cap)  # cards written before the multiple say true / false
@@ -52,6 +53,8 @@ def describe_memory(config: InfiniConfig) -> str:
         parts.append("keys paired with the next token's value")
     if config.decay_gate:
         parts.append("a per-token decay gate (Gated DeltaNet)")
+    if config.context_pool:
+        parts.append("memory queries and keys pooled through the local attention")
     if config.memory_out_rank:
         parts.append(f"a rank-{config.memory_out_rank} output map of its own for the memory read")
     if config.query_gate:
@@ -65,8 +68,8 @@ def describe_memory(config: InfiniConfig) -> str:
 
 def is_trainable_name(name: str) -> bool:
     """What training changes (the base weights stay frozen): gates, the variants' write strength,
-    convolutions and memory output map, LoRA."""
-    return any(part in name for part in ("memory_gate", "memory_beta", "memory_conv", "memory_decay", "memory_out_", "lora_"))
+    convolutions, pools and memory output map, LoRA."""
+    return any(part in name for part in ("memory_gate", "memory_beta", "memory_conv", "memory_decay", "memory_out_", "memory_pool", "lora_"))
 
 
 def mark_trainable(lm: nn.Module) -> None:
@@ -97,6 +100,7 @@ class InfiniModel(nn.Module):
                 has_memory=layers is None or idx in layers,
                 query_gate=self.config.query_gate, key_conv=self.config.key_conv, value_shift=self.config.value_shift,
                 decay_gate=self.config.decay_gate, memory_out_rank=self.config.memory_out_rank,
+                context_pool=self.config.context_pool,
             )
             attention.context = self.context
             layer.self_attn = attention
@@ -143,7 +147,7 @@ class InfiniModel(nn.Module):
         """Identifies base weights, conversion settings and trained gates/adapters, for MemoryState checks."""
         digest = hashlib.sha256(base_fingerprint(self.lm).encode())
         settings = asdict(self.config)
-        for later in ("key_conv", "value_shift", "decay_gate", "memory_out_rank"):  # added later: off, they leave stored states' fingerprints unchanged
+        for later in ("key_conv", "value_shift", "decay_gate", "memory_out_rank", "context_pool"):  # added later: off, they leave stored states' fingerprints unchanged
             if not settings[later]:
                 del settings[later]
         digest.update(json.dumps(settings, sort_keys=True).encode())

@@ -60,7 +60,8 @@ DEFAULTS = {
     "decay_gate": False,  # variant (deltanet): Gated DeltaNet's per-token decay (InfiniConfig.decay_gate)
     "lr_decay": 0.05,  # the decay gate's bias: from -10 (no decay) an Adam step moves it about this much
     "memory_out_rank": 0,  # variant: the memory read's own low-rank output map (InfiniConfig.memory_out_rank); trains with LoRA
-    "lr_conv": None,  # learning rate of the convolutions' taps; None: the gates' (the adapters' would barely move them)
+    "context_pool": False,  # variant: memory queries and keys plus what local attention gathers of them (InfiniConfig.context_pool)
+    "lr_conv": None,  # learning rate of the convolutions' taps and the pools' mix; None: the gates' (the adapters' would barely move them)
     # The text documents are made of (train_data.TEXTS): the Language Reference's first 90% (every artifact up to
     # the key-convolution chain; the eval's haystack) or the standard library's docstrings (disjoint from it).
     "text": "language_reference",
@@ -113,7 +114,7 @@ def build_model(recipe: dict, model_path: str | None = None):
     lm, tokenizer = load_base_model(model_path, dtype=dtype, device=recipe["device"])
     config = InfiniConfig(recipe["segment_len"], recipe["update_rule"], recipe["gate_init"], recipe["read_cap"],
                           recipe["memory_layers"], recipe["query_gate"], recipe["key_conv"], recipe["value_shift"],
-                          recipe["decay_gate"], recipe["memory_out_rank"])
+                          recipe["decay_gate"], recipe["memory_out_rank"], recipe["context_pool"])
     model = InfiniModel(lm, config)
     add_lora(model, recipe["lora_rank"], recipe["lora_alpha"], recipe["lora_targets"])
     if recipe["init_adapter"]:
@@ -126,13 +127,16 @@ def build_model(recipe: dict, model_path: str | None = None):
             raise SystemExit(f"{recipe['init_adapter']} has key_conv {card['infini']['key_conv']}, the recipe {recipe['key_conv']}")
         if card["infini"].get("decay_gate", False) and not recipe["decay_gate"]:  # the other way round starts one fresh
             raise SystemExit(f"{recipe['init_adapter']} has a decay gate (decay_gate true), the recipe none: set decay_gate")
+        if card["infini"].get("context_pool", False) and not recipe["context_pool"]:
+            raise SystemExit(f"{recipe['init_adapter']} pools memory queries and keys (context_pool true), the recipe does not")
         if card["infini"].get("memory_out_rank", 0) not in (0, recipe["memory_out_rank"]):
             raise SystemExit(f"{recipe['init_adapter']} has memory_out_rank {card['infini']['memory_out_rank']}, "
                              f"the recipe {recipe['memory_out_rank']}")
         fresh = [name for name, new in (("memory_gate_proj", recipe["query_gate"] and not card["infini"].get("query_gate", False)),
                                         ("memory_conv", recipe["key_conv"] and not card["infini"].get("key_conv", 0)),
                                         ("memory_decay", recipe["decay_gate"] and not card["infini"].get("decay_gate", False)),
-                                        ("memory_out_", recipe["memory_out_rank"] and not card["infini"].get("memory_out_rank", 0)))
+                                        ("memory_out_", recipe["memory_out_rank"] and not card["infini"].get("memory_out_rank", 0)),
+                                        ("memory_pool", recipe["context_pool"] and not card["infini"].get("context_pool", False)))
                  if new]
         load_trained_weights(model, recipe["init_adapter"], fresh)
     mark_trainable(model.lm)
@@ -147,7 +151,8 @@ def make_optimizer(model: InfiniModel, recipe: dict) -> torch.optim.Optimizer:
     named = list(model.lm.named_parameters())
     writes = [p for n, p in named if "memory_beta" in n] if own_write_lr else []
     query_gates = [p for n, p in named if "memory_gate_proj" in n] if own_query_lr else []
-    convs = [p for n, p in named if "memory_conv" in n]  # taps near 1 and 0: a scale like the gates', no decay
+    # taps near 1 and 0, pool mixes from 0: a scale like the gates', no decay
+    convs = [p for n, p in named if "memory_conv" in n or "memory_pool" in n]
     gates = [p for n, p in named if n.endswith("memory_gate") or ("memory_beta.bias" in n and not own_write_lr)]
     decay_biases = [p for n, p in named if "memory_decay.bias" in n]  # weight over the hidden state: with LoRA
     adapters = [p for n, p in named if "lora_" in n or ("memory_gate_proj" in n and not own_query_lr)
