@@ -10,7 +10,8 @@ the sample: the head "picks" the asked fact when that fact's key matches the que
 sits in a memory segment count, and only samples with two or more of them.
 
 Prints, per layer: the share of (question, head) pairs that pick the asked fact, the best head's share, and chance
-(the mean of 1 / facts in memory). A memory whose reads blend facts (training_answers: one reply to every question)
+(the mean of 1 / facts in memory); and the mean write strength the memory gave the facts' answer tokens beside its
+mean over every token written (a fact never written cannot be picked, whatever the keys). A memory whose reads blend facts (training_answers: one reply to every question)
 picks near chance in every layer; one that separates them picks well above it in some.
 """
 from __future__ import annotations
@@ -63,6 +64,8 @@ def main(argv=None) -> None:
         raise SystemExit("key_margin reads the deltanet rule's unit keys, stored at their own token (no value_shift)")
     context = reader.model.context
     picks: dict[int, list[torch.Tensor]] = {}  # layer -> per question (Hq,) bool: the head picks the asked fact
+    # layer -> per sample (write strength at the facts' answer tokens, mean over every written token), per KV head
+    strengths: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
     chance, questions = [], 0
     for _, sample in samples:
         asked = [questions_of(maker, final_ids, targets) for final_ids, targets in sample.finals()]
@@ -77,6 +80,8 @@ def main(argv=None) -> None:
             state = reader.feed_ids(reader.new_state(), after_turn_opening(reader, memory_ids + list(asked[0][0])))
             keys = stored_keys(context.match_log)
             positions = torch.tensor([position for _, position in facts])
+            for layer, (_, strength) in keys.items():  # strength (G, tokens)
+                strengths.setdefault(layer, []).append((strength[:, positions].mean(dim=1), strength.mean(dim=1)))
             for number, (question, _) in enumerate(facts):
                 context.match_log = []
                 collect(reader.stream_answer(state, question, max_new_tokens=1))
@@ -93,11 +98,12 @@ def main(argv=None) -> None:
     if not questions:
         raise SystemExit("no sample held two facts in memory segments: draw more samples or segments")
     print(f"{questions} questions, {args.adapter}; chance {sum(chance) / len(chance):.2f}")
-    print("| layer | heads picking the asked fact | best head |")
-    print("|---|---|---|")
+    print("| layer | heads picking the asked fact | best head | write strength at answers / all tokens |")
+    print("|---|---|---|---|")
     for layer in sorted(picks):
         share = torch.stack(picks[layer]).float()  # (questions, Hq)
-        print(f"| {layer} | {share.mean():.2f} | {share.mean(dim=0).max():.2f} |")
+        at_answers, overall = (torch.stack(parts).mean() for parts in zip(*strengths[layer]))
+        print(f"| {layer} | {share.mean():.2f} | {share.mean(dim=0).max():.2f} | {at_answers:.3f} / {overall:.3f} |")
 
 
 if __name__ == "__main__":
