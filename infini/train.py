@@ -61,7 +61,8 @@ DEFAULTS = {
     "lr_decay": 0.05,  # the decay gate's bias: from -10 (no decay) an Adam step moves it about this much
     "memory_out_rank": 0,  # variant: the memory read's own low-rank output map (InfiniConfig.memory_out_rank); trains with LoRA
     "context_pool": False,  # variant: memory queries and keys plus what local attention gathers of them (InfiniConfig.context_pool)
-    "lr_conv": None,  # learning rate of the convolutions' taps and the pools' mix; None: the gates' (the adapters' would barely move them)
+    "lr_conv": None,  # learning rate of the convolutions' taps; None: the gates' (the adapters' would barely move them)
+    "lr_pool": None,  # learning rate of the pools' mix (context_pool); None: the gates'
     # The text documents are made of (train_data.TEXTS): the Language Reference's first 90% (every artifact up to
     # the key-convolution chain; the eval's haystack) or the standard library's docstrings (disjoint from it).
     "text": "language_reference",
@@ -151,8 +152,8 @@ def make_optimizer(model: InfiniModel, recipe: dict) -> torch.optim.Optimizer:
     named = list(model.lm.named_parameters())
     writes = [p for n, p in named if "memory_beta" in n] if own_write_lr else []
     query_gates = [p for n, p in named if "memory_gate_proj" in n] if own_query_lr else []
-    # taps near 1 and 0, pool mixes from 0: a scale like the gates', no decay
-    convs = [p for n, p in named if "memory_conv" in n or "memory_pool" in n]
+    convs = [p for n, p in named if "memory_conv" in n]  # taps near 1 and 0: a scale like the gates', no decay
+    pools = [p for n, p in named if "memory_pool" in n]  # mixes from 0, the same kind of scale
     gates = [p for n, p in named if n.endswith("memory_gate") or ("memory_beta.bias" in n and not own_write_lr)]
     decay_biases = [p for n, p in named if "memory_decay.bias" in n]  # weight over the hidden state: with LoRA
     adapters = [p for n, p in named if "lora_" in n or ("memory_gate_proj" in n and not own_query_lr)
@@ -171,6 +172,8 @@ def make_optimizer(model: InfiniModel, recipe: dict) -> torch.optim.Optimizer:
         groups.append(group(convs, recipe["lr_conv"] if recipe["lr_conv"] is not None else recipe["lr_gate"]))
     if decay_biases:
         groups.append(group(decay_biases, recipe["lr_decay"]))
+    if pools:
+        groups.append(group(pools, recipe["lr_pool"] if recipe["lr_pool"] is not None else recipe["lr_gate"]))
     return torch.optim.AdamW(groups, betas=(0.9, 0.95))
 
 

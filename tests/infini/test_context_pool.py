@@ -108,7 +108,8 @@ def test_a_stage_adds_fresh_pools_to_an_artifact_without_them_and_refuses_to_dro
     assert layer.memory_pool_q.abs().max() == 0 and layer.memory_pool_k.abs().max() == 0
     assert layer.memory_pool_q.requires_grad
     pools = {id(p) for a in model.attention_layers() for p in (a.memory_pool_q, a.memory_pool_k)}
-    groups = make_optimizer(model, {**recipe, "lr_gate": 0.01, "lr_conv": None}).param_groups
-    assert [g["lr"] for g in groups if {id(p) for p in g["params"]} & pools] == [0.01]
+    for lr_pool, expected_lr in ((None, 0.01), (0.05, 0.05)):  # the pools alone in their group
+        groups = make_optimizer(model, {**recipe, "lr_gate": 0.01, "lr_conv": 0.02, "lr_pool": lr_pool}).param_groups
+        assert [{id(p) for p in g["params"]} for g in groups if g["lr"] == expected_lr and {id(p) for p in g["params"]} & pools] == [pools]
     with pytest.raises(SystemExit, match="context_pool"):
         build_model({**recipe, "init_adapter": str(artifacts[True])}, str(folder))
