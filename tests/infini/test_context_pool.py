@@ -1,24 +1,10 @@
 """The pooled memory queries and keys variant (InfiniConfig.context_pool, attention.attention_pool)."""
-import copy
 import math
 
 import pytest
 import torch
 
-from infini import InfiniConfig, InfiniModel
 from infini.attention import attention_pool
-
-
-def convert(lm, **kwargs):
-    return InfiniModel(copy.deepcopy(lm), InfiniConfig(gate_init=0.0, update_rule="deltanet", **kwargs))
-
-
-def random_pools(model: InfiniModel, seed: int) -> None:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, param in model.lm.named_parameters():
-            if "memory_pool" in name:
-                param.copy_(torch.randn(param.shape, generator=g))
 
 
 def tokens(seed: int, count: int) -> torch.Tensor:
@@ -42,24 +28,18 @@ def test_attention_pool_is_the_causal_softmax_weighted_sum_written_out(value_hea
     torch.testing.assert_close(attention_pool(q, k, x), expected)
 
 
-def test_zero_mix_reads_and_writes_like_the_model_without_it_and_a_mix_changes_both(tiny_llama):
-    segments = list(tokens(1, 48).split(16, dim=1))
-    plain, pooled = convert(tiny_llama, key_conv=3), convert(tiny_llama, key_conv=3, context_pool=True)
-    with torch.no_grad():
-        expected, expected_memory = plain.forward_segments(segments, plain.empty_memory(1))
-        got, memory = pooled.forward_segments(segments, pooled.empty_memory(1))
-        random_pools(pooled, 2)
-        changed, changed_memory = pooled.forward_segments(segments, pooled.empty_memory(1))
-    torch.testing.assert_close(got[-1], expected[-1])
-    for entry, entry_pooled in zip(expected_memory, memory):
-        torch.testing.assert_close(entry_pooled.M, entry.M)
-    assert (changed[-1] - expected[-1]).abs().max() > 1e-3  # the pooled queries are read with
-    assert (changed_memory[0].M - expected_memory[0].M).abs().max() > 1e-3  # the pooled keys are written
+def test_zero_mix_reads_and_writes_like_the_model_without_it_and_a_mix_changes_both(
+        tiny_llama, open_deltanet, start_and_randomized,
+):
+    plain, pooled = open_deltanet(tiny_llama, key_conv=3), open_deltanet(tiny_llama, key_conv=3, context_pool=True)
+    hidden_change, memory_change = start_and_randomized(plain, pooled, "memory_pool")
+    assert hidden_change > 1e-3  # the pooled queries are read with
+    assert memory_change > 1e-3  # the pooled keys are written
 
 
-def test_writing_segments_together_gives_the_memory_of_writing_them_one_by_one(tiny_llama):
-    model = convert(tiny_llama, key_conv=3, context_pool=True, segment_len=16)
-    random_pools(model, 3)
+def test_writing_segments_together_gives_the_memory_of_writing_them_one_by_one(tiny_llama, open_deltanet, randomize):
+    model = open_deltanet(tiny_llama, key_conv=3, context_pool=True, segment_len=16)
+    randomize(model, "memory_pool", 3)
     segments = list(tokens(4, 64).split(16, dim=1))
     with torch.no_grad():
         _, one_by_one = model.forward_segments(segments, model.empty_memory(1))
@@ -68,23 +48,17 @@ def test_writing_segments_together_gives_the_memory_of_writing_them_one_by_one(t
         torch.testing.assert_close(b.M, a.M, rtol=1e-4, atol=1e-5)
 
 
-def test_decoding_token_by_token_gives_the_hidden_states_of_the_whole_answer_segment(tiny_llama):
-    model = convert(tiny_llama, key_conv=3, context_pool=True)
-    random_pools(model, 5)
-    document, answer = tokens(6, 20), tokens(7, 20)
-    with torch.no_grad():
-        _, memory = model.segment_hidden(document, model.empty_memory(1))
-        whole, _ = model.segment_hidden(answer, memory, write=False)
-        cache: list = []
-        hidden, _ = model.segment_hidden(answer[:, :14], memory, write=False, local_kv=cache)
-        steps = [hidden[:, -1]]
-        for t in range(14, 20):  # each new token's pooled query must gather the prompt's memory queries too
-            hidden, _ = model.segment_hidden(answer[:, t:t + 1], memory, write=False, position_offset=t, local_kv=cache)
-            steps.append(hidden[:, -1])
-    torch.testing.assert_close(torch.stack(steps, dim=1), whole[:, 13:], rtol=0, atol=1e-4)
+def test_decoding_token_by_token_gives_the_hidden_states_of_the_whole_answer_segment(
+        tiny_llama, open_deltanet, randomize, check_decoding_token_by_token,
+):
+    model = open_deltanet(tiny_llama, key_conv=3, context_pool=True)
+    randomize(model, "memory_pool", 5)
+    check_decoding_token_by_token(model, 6)  # each new token's pooled query must gather the prompt's memory queries too
 
 
-def test_a_stage_adds_fresh_pools_to_an_artifact_without_them_and_refuses_to_drop_them(tiny_llama, tokenizer, tmp_path):
+def test_a_stage_adds_fresh_pools_to_an_artifact_without_them_and_refuses_to_drop_them(
+        tiny_llama, tokenizer, tmp_path, open_deltanet, randomize,
+):
     from infini.adapter import add_lora, save_adapter
     from infini.model import base_fingerprint
     from infini.train import DEFAULTS, build_model, make_optimizer
@@ -95,10 +69,10 @@ def test_a_stage_adds_fresh_pools_to_an_artifact_without_them_and_refuses_to_dro
     recipe = {**DEFAULTS, "segment_len": 16, "update_rule": "deltanet", "lora_rank": 2, "lora_alpha": 4, "key_conv": 3}
     artifacts = {}
     for pooled in (False, True):
-        model = convert(tiny_llama, key_conv=3, context_pool=pooled, segment_len=16)
+        model = open_deltanet(tiny_llama, key_conv=3, context_pool=pooled, segment_len=16)
         add_lora(model, 2, 4, recipe["lora_targets"])
         if pooled:
-            random_pools(model, 8)
+            randomize(model, "memory_pool", 8)
         artifacts[pooled] = tmp_path / f"pooled-{pooled}.safetensors"
         save_adapter(model, artifacts[pooled], {
             "base_model_fingerprint": base_fingerprint(tiny_llama), "lora": {"rank": 2, "alpha": 4, "targets": recipe["lora_targets"]},

@@ -4,20 +4,8 @@ import copy
 import pytest
 import torch
 
-from infini import InfiniConfig, InfiniModel, InfiniReader, MemoryState
+from infini import InfiniReader, MemoryState
 from infini.attention import causal_conv
-
-
-def convert(lm, **kwargs):
-    return InfiniModel(copy.deepcopy(lm), InfiniConfig(gate_init=0.0, update_rule="deltanet", **kwargs))
-
-
-def random_taps(model: InfiniModel, seed: int) -> None:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, param in model.lm.named_parameters():
-            if "memory_conv" in name:
-                param.copy_(torch.randn(param.shape, generator=g))
 
 
 def test_causal_conv_is_the_direct_sum_and_carries_its_tail_across_a_cut():
@@ -37,29 +25,22 @@ def test_causal_conv_is_the_direct_sum_and_carries_its_tail_across_a_cut():
     torch.testing.assert_close(torch.cat([first, second], dim=2), expected)
 
 
-def test_a_negative_or_fractional_window_is_refused_with_a_clear_message(tiny_llama):
+def test_a_negative_or_fractional_window_is_refused_with_a_clear_message(tiny_llama, open_deltanet):
     for bad in (-1, 2.5, True):
         with pytest.raises(ValueError, match="key_conv is a number of tokens"):
-            convert(tiny_llama, key_conv=bad)
+            open_deltanet(tiny_llama, key_conv=bad)
 
 
-def test_identity_taps_read_and_write_like_the_model_without_them(tiny_llama):
-    segments = list(torch.randint(0, 49152, (1, 48), generator=torch.Generator().manual_seed(1)).split(16, dim=1))
-    plain, with_conv = convert(tiny_llama), convert(tiny_llama, key_conv=4)
-    with torch.no_grad():
-        expected, expected_memory = plain.forward_segments(segments, plain.empty_memory(1))
-        got, memory = with_conv.forward_segments(segments, with_conv.empty_memory(1))
-        random_taps(with_conv, 2)
-        changed, _ = with_conv.forward_segments(segments, with_conv.empty_memory(1))
-    torch.testing.assert_close(got[-1], expected[-1])
-    for entry, entry_conv in zip(expected_memory, memory):
-        torch.testing.assert_close(entry_conv.M, entry.M)
-    assert (changed[-1] - expected[-1]).abs().max() > 1e-3  # the taps are used
+def test_identity_taps_read_and_write_like_the_model_without_them(tiny_llama, open_deltanet, start_and_randomized):
+    hidden_change, _ = start_and_randomized(open_deltanet(tiny_llama), open_deltanet(tiny_llama, key_conv=4), "memory_conv")
+    assert hidden_change > 1e-3  # the taps are used
 
 
-def test_the_key_tail_is_the_last_key_projections_and_the_state_keeps_it(tiny_llama, tokenizer, language_reference, tmp_path):
-    model = convert(tiny_llama, key_conv=3, segment_len=32)
-    random_taps(model, 3)
+def test_the_key_tail_is_the_last_key_projections_and_the_state_keeps_it(
+        tiny_llama, tokenizer, language_reference, tmp_path, open_deltanet, randomize,
+):
+    model = open_deltanet(tiny_llama, key_conv=3, segment_len=32)
+    randomize(model, "memory_conv", 3)
     reader = InfiniReader(model, tokenizer)
     text = language_reference[:3000]
     keys = []  # layer 0's key projections of every segment written
@@ -82,28 +63,22 @@ def test_the_key_tail_is_the_last_key_projections_and_the_state_keeps_it(tiny_ll
             assert torch.equal(c, a)
 
 
-def test_decoding_token_by_token_gives_the_logits_of_the_whole_answer_segment(tiny_llama):
-    model = convert(tiny_llama, key_conv=4)
-    random_taps(model, 4)
-    document, answer = torch.randint(0, 49152, (2, 1, 20), generator=torch.Generator().manual_seed(5))
-    with torch.no_grad():
-        _, memory = model.segment_hidden(document, model.empty_memory(1))
-        whole, _ = model.segment_hidden(answer, memory, write=False)
-        cache: list = []
-        hidden, _ = model.segment_hidden(answer[:, :14], memory, write=False, local_kv=cache)
-        steps = [hidden[:, -1]]
-        for t in range(14, 20):  # the query convolution must see the answer's tokens, not the memory's tail
-            hidden, _ = model.segment_hidden(answer[:, t:t + 1], memory, write=False, position_offset=t, local_kv=cache)
-            steps.append(hidden[:, -1])
-    torch.testing.assert_close(torch.stack(steps, dim=1), whole[:, 13:], rtol=0, atol=1e-4)
+def test_decoding_token_by_token_gives_the_hidden_states_of_the_whole_answer_segment(
+        tiny_llama, open_deltanet, randomize, check_decoding_token_by_token,
+):
+    model = open_deltanet(tiny_llama, key_conv=4)
+    randomize(model, "memory_conv", 4)
+    check_decoding_token_by_token(model, 5)  # the query convolution must see the answer's tokens, not the memory's tail
 
 
-def test_taps_learn_at_their_own_rate_or_the_gates_and_the_earlier_taps_get_a_gradient_from_the_start(tiny_llama):
+def test_taps_learn_at_their_own_rate_or_the_gates_and_the_earlier_taps_get_a_gradient_from_the_start(
+        tiny_llama, open_deltanet,
+):
     from infini.adapter import add_lora
     from infini.model import mark_trainable
     from infini.train import DEFAULTS, make_optimizer
 
-    model = convert(tiny_llama, key_conv=3, segment_len=16)
+    model = open_deltanet(tiny_llama, key_conv=3, segment_len=16)
     add_lora(model, 2, 4, ["q_proj", "k_proj", "v_proj"])
     mark_trainable(model.lm)
     taps = {id(p) for a in model.attention_layers() for p in (a.memory_conv_q, a.memory_conv_k)}
@@ -118,14 +93,15 @@ def test_taps_learn_at_their_own_rate_or_the_gates_and_the_earlier_taps_get_a_gr
         assert layer.memory_conv_k.grad[:, :-1].abs().max() > 0 and layer.memory_conv_q.grad[:, :-1].abs().max() > 0
 
 
-def test_fixed_shift_artifact_puts_its_taps_in_every_layer_and_zero_shift_is_the_artifact_itself(tiny_llama, tmp_path,
-                                                                                               bench_script):
+def test_fixed_shift_artifact_puts_its_taps_in_every_layer_and_zero_shift_is_the_artifact_itself(
+        tiny_llama, tmp_path, bench_script, open_deltanet,
+):
     from infini.adapter import add_lora, load_adapter, save_adapter
     from infini.model import base_fingerprint
 
     shift_taps = bench_script("shift_taps")
 
-    model = convert(tiny_llama, segment_len=16)
+    model = open_deltanet(tiny_llama, segment_len=16)
     add_lora(model, 2, 4, ["q_proj", "k_proj", "v_proj"])
     with torch.no_grad():  # an artifact whose memory is read (open gates, LoRA B not zero)
         for name, param in model.lm.named_parameters():
@@ -160,9 +136,9 @@ def test_fixed_shift_artifact_puts_its_taps_in_every_layer_and_zero_shift_is_the
             assert (got - expected).abs().max() > 1e-3
 
 
-def test_a_state_saved_before_any_segment_is_written_round_trips(tiny_llama, tokenizer, tmp_path):
+def test_a_state_saved_before_any_segment_is_written_round_trips(tiny_llama, tokenizer, tmp_path, open_deltanet):
     """A document shorter than a segment leaves the empty memory, tails included: it saves and loads."""
-    reader = InfiniReader(convert(tiny_llama, key_conv=4, segment_len=32), tokenizer)
+    reader = InfiniReader(open_deltanet(tiny_llama, key_conv=4, segment_len=32), tokenizer)
     state = reader.ingest("A short note.")
     assert state.extra.get("segments", 0) == 0
     state.save(tmp_path / "short.state")
@@ -170,15 +146,17 @@ def test_a_state_saved_before_any_segment_is_written_round_trips(tiny_llama, tok
     assert len(loaded.memory) == 3 and all(len(entry.tensors()) == 4 for entry in loaded.memory) and loaded.tail == state.tail
 
 
-def test_a_wider_window_loads_narrower_taps_as_the_latest_and_reads_like_the_artifact(tiny_llama, tmp_path):
+def test_a_wider_window_loads_narrower_taps_as_the_latest_and_reads_like_the_artifact(
+        tiny_llama, tmp_path, open_deltanet, randomize,
+):
     """Training's next stage may widen the convolution (recipe key_conv above the init artifact's)."""
     from infini.adapter import load_trained_weights, save_adapter
 
-    narrow = convert(tiny_llama, key_conv=2, segment_len=16)
-    random_taps(narrow, 3)
+    narrow = open_deltanet(tiny_llama, key_conv=2, segment_len=16)
+    randomize(narrow, "memory_conv", 3)
     path = tmp_path / "narrow.safetensors"
     save_adapter(narrow, path, {"infini": {"segment_len": 16, "update_rule": "deltanet", "key_conv": 2}})
-    wide = convert(tiny_llama, key_conv=5, segment_len=16)
+    wide = open_deltanet(tiny_llama, key_conv=5, segment_len=16)
     load_trained_weights(wide, path)
     for before, after in zip(narrow.attention_layers(), wide.attention_layers()):
         for name in ("memory_conv_q", "memory_conv_k"):
