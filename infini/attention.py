@@ -136,6 +136,8 @@ def attention_pool(q_rot: torch.Tensor, k_local: torch.Tensor, x: torch.Tensor) 
     (research/key_margin.py: layers 0-13 pick the asked fact exactly at chance). Local attention already
     gathers the question's words at that token; pooled through its weights, the memory vectors carry them.
     As the projections are linear, this equals projecting the attention-weighted hidden states.
+    Measured (docs/research-log.md, 2026-12-08): trained in one stage it changed neither the picks nor the facts
+    found; those early layers write facts no harder than any other token, so there is little there to pick.
 
     q_rot (B, Hq, T, d); k_local (B, G, S, d); x (B, Hx, S, d) with Hx = Hq or G -> (B, Hq, T, d)
     """
