@@ -11,8 +11,9 @@ sits in a memory segment count, and only samples with two or more of them.
 
 Prints, per layer: the share of (question, head) pairs that pick the asked fact, the best head's share, and chance
 (the mean of 1 / facts in memory); and the mean write strength the memory gave the facts' answer tokens beside its
-mean over every token written (a fact never written cannot be picked, whatever the keys). A memory whose reads blend facts (training_answers: one reply to every question)
-picks near chance in every layer; one that separates them picks well above it in some.
+mean over every token written (a fact never written cannot be picked, whatever the keys). A memory whose reads
+blend facts (training_answers: one reply to every question) picks near chance in every layer; one that separates
+them picks well above it in some.
 """
 from __future__ import annotations
 

@@ -32,11 +32,11 @@ def main(argv=None) -> None:
     card = read_card(args.adapter)
     if card["infini"]["update_rule"] != "deltanet":
         raise SystemExit("only the deltanet rule has a write strength to silence")
-    layers = set(parse_layers(args.layers))
+    layers = {f"layers.{i}." for i in parse_layers(args.layers)}  # as adapter.load_trained_weights names a layer
     weights = load_file(args.adapter)
     silenced = 0
     for name in list(weights):
-        if ".memory_beta." in name and int(name.split("layers.")[1].split(".")[0]) in layers:
+        if ".memory_beta." in name and any(layer in name for layer in layers):
             weights[name] = torch.full_like(weights[name], -20.0) if name.endswith("bias") else torch.zeros_like(weights[name])
             silenced += name.endswith("bias")
     write_derived_artifact(args.out, weights, card, f"{args.adapter} with layers {args.layers} writing nothing "
