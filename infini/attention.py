@@ -220,9 +220,9 @@ class SegmentContext:
     write_strengths: list | None = None
     # Measurement (research/query_gates.py): when a list, every memory layer appends its gates (B, Hq, T) here.
     gate_log: list | None = None
-    # Measurement (research/key_margin.py): when a list, every deltanet memory layer appends a dict of what it
-    # matched: its layer index, unit queries (B, Hq, T, d) and, when it writes, the keys and write strengths
-    # it stored ((B, G, T', d), (B, G, T')), else None.
+    # Measurement (research/key_margin.py) and training (train.match_loss): when a list, every deltanet memory
+    # layer appends a dict of what it matched: its layer index, unit queries (B, Hq, T, d) and, when it writes,
+    # the keys and write strengths it stored ((B, G, T', d), (B, G, T')), else None.
     match_log: list | None = None
     memory_out: list = field(default_factory=list)
     # Generation: one LocalCache per layer, the earlier tokens of this segment

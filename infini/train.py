@@ -28,7 +28,7 @@ from .gates import head_kinds
 from core.loading import load_base_model
 from .model import InfiniConfig, InfiniModel, base_fingerprint, mark_trainable
 from .stream import InfiniReader
-from .train_data import IGNORE, SampleMaker, collate
+from .train_data import IGNORE, SampleMaker, answer_spans, collate
 
 DEFAULTS = {
     "segment_len": 256, "update_rule": "delta", "gate_init": 0.0, "read_cap": False,
@@ -67,6 +67,9 @@ DEFAULTS = {
     # the key-convolution chain; the eval's haystack) or the standard library's docstrings (disjoint from it).
     "text": "language_reference",
     "unanswerable_share": 0.0,  # facts samples that also ask something the text does not say (answer: a refusal)
+    # Auxiliary loss (deltanet): loss += match_loss * how badly the queries at a fact's answer find the keys that
+    # wrote it among all the sample's stored keys (train.match_loss), in match_layers (None: every memory layer).
+    "match_loss": 0.0, "match_layers": None, "match_temperature": 0.1,
 }
 
 
@@ -107,6 +110,8 @@ def load_recipe(path: str | None, overrides: list[str]) -> dict:
         raise SystemExit(f"unknown recipe keys: {sorted(unknown)}")
     if recipe["write_penalty"] and recipe["update_rule"] != "deltanet":
         raise SystemExit("write_penalty needs update_rule deltanet (the only rule with a write strength)")
+    if recipe["match_loss"] and (recipe["update_rule"] != "deltanet" or recipe["value_shift"]):
+        raise SystemExit("match_loss needs update_rule deltanet (unit keys) and each key at its own token (no value_shift)")
     return recipe
 
 
@@ -201,29 +206,76 @@ def draw_batch(maker: SampleMaker, recipe: dict, rng: random.Random, progress: f
 
 
 def batch_loss(model: InfiniModel, memory_ids, final_ids, targets, S: int, grad_segments: int | None = None,
-               owner: torch.Tensor | None = None, segments_per_pass: int = 1) -> tuple[torch.Tensor, torch.Tensor | None]:
+               owner: torch.Tensor | None = None, segments_per_pass: int = 1,
+               match_log: list | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Answer loss and the mean write strength of the memory segments (None: nothing written, or not deltanet).
 
     memory_ids (B, S * N); final_ids, targets (F, T); owner (F,) the memory row each final segment
     reads (None: row i for final i). Final segments of one sample read copies of its memory.
+    `match_log`, a list: the layers log into it what they store and query (SegmentContext.match_log), for match_loss.
     """
     N = model.config.segment_len
     memory = model.empty_memory(memory_ids.shape[0], device=final_ids.device)
     segments = list(memory_ids.split(N, dim=1)) if S else []
-    model.context.write_strengths = []
+    model.context.write_strengths, model.context.match_log = [], match_log
     try:
         _, memory = model.forward_segments(segments, memory, checkpointed=True, grad_segments=grad_segments,
                                            segments_per_pass=segments_per_pass)
         # Read and unset the list before backward, where checkpointed segments run their layers again.
         strengths = torch.stack(model.context.write_strengths).mean() if model.context.write_strengths else None
-    finally:
         model.context.write_strengths = None
-    if owner is not None:
-        memory = [entry.map(lambda t: t[owner]) for entry in memory]
-    hidden, _ = model.segment_hidden(final_ids, memory, write=False)
+        if owner is not None:
+            memory = [entry.map(lambda t: t[owner]) for entry in memory]
+        hidden, _ = model.segment_hidden(final_ids, memory, write=False)
+    finally:
+        model.context.write_strengths = model.context.match_log = None
     keep = targets != IGNORE
     logits = model.logits(hidden[keep]).float()  # only where there is a loss: the vocabulary is large
     return F.cross_entropy(logits, targets[keep]), strengths
+
+
+def logged_keys(log: list[dict], documents: int) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+    """Per layer, the unit keys (B, G, tokens, d) and write strengths (B, G, tokens) of every memory segment a
+    match log saw written, in document order. Each logged write holds B * W rows: W consecutive segments of each of
+    the B documents, document-major (InfiniModel.write_segments)."""
+    per_layer: dict[int, list] = {}
+    for entry in log:
+        if entry["keys"] is not None:
+            per_layer.setdefault(entry["layer"], []).append((entry["keys"], entry["strength"]))
+
+    def joined(parts):  # per pass (B * W, G, T, ...) -> (B, G, passes * W * T, ...)
+        return torch.cat([p.unflatten(0, (documents, -1)).transpose(1, 2).flatten(2, 3) for p in parts], dim=2)
+    return {layer: (joined([k for k, _ in parts]), joined([b for _, b in parts])) for layer, parts in per_layer.items()}
+
+
+def match_loss(log: list[dict], targets: torch.Tensor, owner: torch.Tensor, spans: list, layers: list[int] | None,
+               temperature: float) -> torch.Tensor | None:
+    """How badly each memory layer's queries at an answer find the keys that wrote it (recipe key match_loss).
+
+    A final segment f whose answer sits in memory (spans[f] = (a, n): answer tokens a .. a+n-1 of its document's
+    memory, train_data.Sample.answer_spans) has, at the token that predicts answer token i, a unit query per head
+    q (d,). Against every unit key its document stored, k_j (tokens, d):
+        p_h(j) = softmax_j(q_h . k_j / temperature),  loss = -log mean_h p_h(a + i)
+    the mean over heads taken of probabilities, so one head that finds the key is enough and heads may specialise.
+    Averaged over (layer, answer token). Measured at the answer's first token by research/key_margin.py, among the
+    facts only. log: batch_loss's match_log; targets (F, T); owner (F,). None: no answer of the batch in memory.
+    """
+    keys = logged_keys(log, documents=int(owner.max()) + 1)
+    queries = {entry["layer"]: entry["queries"] for entry in log if entry["keys"] is None}  # final read (F, Hq, T, d)
+    terms = []
+    for f, span in enumerate(spans):
+        if span is None:
+            continue
+        start, count = span
+        first = int((targets[f] != IGNORE).nonzero()[0])  # predicts the answer's first token
+        for layer in sorted(keys if layers is None else set(layers) & set(keys)):
+            stored = keys[layer][0][owner[f]]  # (G, tokens, d)
+            q = queries[layer][f, :, first:first + count]  # (Hq, n, d)
+            stored = stored.repeat_interleave(q.shape[0] // stored.shape[0], dim=0)  # each head's KV group
+            log_p = (q @ stored.transpose(-1, -2) / temperature).log_softmax(dim=-1)  # (Hq, n, tokens)
+            right = log_p[:, torch.arange(count), torch.arange(start, start + count)]  # (Hq, n)
+            terms.append(math.log(q.shape[0]) - right.logsumexp(dim=0))  # (n,)
+    return torch.cat(terms).mean() if terms else None
 
 
 def save_checkpoint(path: Path, model, optimizer, step: int, elapsed: float, tokens: int) -> None:
@@ -263,7 +315,7 @@ def load_checkpoint(path: Path, model, optimizer) -> tuple[int, float, int | Non
     return int(meta["step"]), float(meta["elapsed"]), int(meta["tokens"]) if "tokens" in meta else None
 
 
-LOG_FIELDS = ["step", "segments", "loss", "write_strength", "lr_adapter", "tokens", "elapsed_s", "tokens_per_s",
+LOG_FIELDS = ["step", "segments", "loss", "write_strength", "match", "lr_adapter", "tokens", "elapsed_s", "tokens_per_s",
               "gate_mean", "gate_min", "gate_max", "memory_heads", "local_heads"]
 
 
@@ -339,7 +391,7 @@ def train(recipe: dict, out: Path, model_path: str | None = None, log_every: int
     model.train()
     started = time.perf_counter() - elapsed_before
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    losses, strengths, tokens = [], [], tokens_before
+    losses, strengths, matches, tokens = [], [], [], tokens_before
     while True:
         elapsed = time.perf_counter() - started
         progress = max(step / recipe["steps"], elapsed / (60 * recipe["max_minutes"]))
@@ -351,9 +403,15 @@ def train(recipe: dict, out: Path, model_path: str | None = None, log_every: int
         scale = schedule(progress, recipe["warmup_fraction"])
         for group in optimizer.param_groups:
             group["lr"] = group["base_lr"] * scale
+        log = [] if recipe["match_loss"] and S else None
         loss, strength = batch_loss(model, memory_ids, final_ids, targets, S, recipe["grad_segments"], owner,
-                                    recipe["segments_per_pass"])
+                                    recipe["segments_per_pass"], log)
         total = loss if strength is None else loss + recipe["write_penalty"] * strength
+        match = None if log is None else match_loss(log, targets, owner, answer_spans(samples), recipe["match_layers"],
+                                                    recipe["match_temperature"])
+        if match is not None:
+            total = total + recipe["match_loss"] * match
+            matches.append(match.item())
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
@@ -367,13 +425,14 @@ def train(recipe: dict, out: Path, model_path: str | None = None, log_every: int
             elapsed = time.perf_counter() - started
             row = {"step": step, "segments": S, "loss": round(sum(losses) / len(losses), 4),
                    "write_strength": round(sum(strengths) / len(strengths), 4) if strengths else "",
+                   "match": round(sum(matches) / len(matches), 4) if matches else "",
                    "lr_adapter": f"{optimizer.param_groups[1]['lr']:.2e}", "tokens": tokens,
                    "elapsed_s": round(elapsed, 1), "tokens_per_s": round((tokens - tokens_before) / max(elapsed - elapsed_before, 1e-9)),
                    **gate_stats(model)}
             writer.writerow(row)
             log_file.flush()
             print(row, flush=True)
-            losses, strengths = [], []
+            losses, strengths, matches = [], [], []
         if step % recipe["checkpoint_every"] == 0:
             save_checkpoint(checkpoint_path, model, optimizer, step, time.perf_counter() - started, tokens)
     log_file.close()

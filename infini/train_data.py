@@ -55,6 +55,10 @@ class Sample:
     # Further questions on the same memory ((final_ids, targets) pairs; SampleMaker's niah_ask_all):
     # each is answered from its own copy of the memory, so one long ingestion trains several reads.
     more_finals: list[tuple[list[int], list[int]]] = field(default_factory=list)
+    # Where each answer of finals() was written (recipe key match_loss): (the index in memory_ids of the answer's
+    # first token, how many of its tokens the memory holds as the reply gives them), None where it is not in a
+    # memory segment (a refusal, a fact in the tail, tasks that do not record it). Empty: none recorded.
+    answer_spans: list[tuple[int, int] | None] = field(default_factory=list)
 
     def finals(self) -> list[tuple[list[int], list[int]]]:
         return [(self.final_ids, self.targets), *self.more_finals]
@@ -151,11 +155,24 @@ class SampleMaker:
             doc = doc[:position] + needle + doc[position:]
         return doc[:doc_len]
 
-    def _asking(self, doc: list[int], S: int, pairs: list[tuple[str, str]]) -> Sample:
-        """One sample over `doc` answering each (question, answer) pair from its own copy of the memory."""
+    def _asking(self, doc: list[int], S: int, pairs: list[tuple[str, str]], spans: list | None = None) -> Sample:
+        """One sample over `doc` answering each (question, answer) pair from its own copy of the memory;
+        `spans`: where the first answers were written (Sample.answer_spans), the rest unknown."""
         samples = [self._finish(doc, S, question, answer) for question, answer in pairs]
         samples[0].more_finals = [(s.final_ids, s.targets) for s in samples[1:]]
+        if spans is not None:
+            samples[0].answer_spans = spans + [None] * (len(pairs) - len(spans))
         return samples[0]
+
+    def _answer_span(self, memory: list[int], sentence: list[int], answer: str) -> tuple[int, int] | None:
+        """Where the fact `sentence`'s `answer` sits in `memory`: (index of its first token, how many of its first
+        tokens the reply " {answer}." shares), or None where the sentence is not wholly in memory."""
+        written, replied = self.encode(" " + answer), self.encode(f" {answer}.")
+        shared = next((i for i, (a, b) in enumerate(zip(written, replied)) if a != b), min(len(written), len(replied)))
+        offset, start = find_run(sentence, written[:shared]), find_run(memory, sentence)
+        if not shared or offset is None or start is None:
+            return None
+        return start + offset, shared
 
     def niah(self, rng: random.Random, S: int, tail_len: int, last_segment_share: float) -> Sample:
         keys = []
@@ -184,7 +201,8 @@ class SampleMaker:
         pairs = [(self._question(rng, ask(rng, f.subject, f.relation)), f" {f.answer}.") for f in stated[:asked]]
         if rng.random() < self.unanswerable_share:
             pairs.append((self._question(rng, self._unstated(rng, stated)), rng.choice(REFUSALS)))
-        return self._asking(doc, S, pairs)
+        spans = [self._answer_span(doc[:S * self.N], sentence, f.answer) for sentence, f in zip(needles, stated[:asked])]
+        return self._asking(doc, S, pairs, spans)
 
     def _unstated(self, rng: random.Random, stated) -> str:
         """A question the document cannot answer: a stated relation of a new subject, or a stated subject's
@@ -231,6 +249,16 @@ class SampleMaker:
         window = self.haystack[start:start + total]
         final = window[S * self.N:]
         return Sample(window[: S * self.N], final[:-1], final[1:])
+
+
+def find_run(tokens: list[int], run: list[int]) -> int | None:
+    """The first index where `run` occurs in `tokens` as consecutive items, None where it does not."""
+    return next((i for i in range(len(tokens) - len(run) + 1) if tokens[i:i + len(run)] == run), None) if run else None
+
+
+def answer_spans(samples: list[Sample]) -> list[tuple[int, int] | None]:
+    """Sample.answer_spans for each row of collate's final segments, in its order (None where unrecorded)."""
+    return [span for s in samples for span in (s.answer_spans or [None] * len(s.finals()))]
 
 
 def collate(samples: list[Sample], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:

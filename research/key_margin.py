@@ -25,6 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.contract import collect  # noqa: E402
+from infini.train import logged_keys  # noqa: E402
 from infini.train_data import REFUSALS  # noqa: E402
 from research.training_answers import after_turn_opening, own_samples, questions_of  # noqa: E402
 
@@ -36,19 +37,6 @@ def answer_position(reader, ids: list[int], answer: str) -> int | None:
         if token == first and reader.tokenizer.decode(ids[i:i + 12]).startswith(" " + answer):
             return i
     return None
-
-
-def stored_keys(log: list[dict]) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
-    """Per layer, the keys (G, tokens, d) and write strengths (G, tokens) of every written segment, in order.
-
-    Each logged write holds one row per segment of a window (batch size 1: the rows are the segments in order)."""
-    per_layer: dict[int, list] = {}
-    for entry in log:
-        if entry["keys"] is not None:
-            per_layer.setdefault(entry["layer"], []).append((entry["keys"], entry["strength"]))
-    return {layer: (torch.cat([k.transpose(0, 1).flatten(1, 2) for k, _ in parts], dim=1),  # (rows, G, T, d) -> (G, rows*T, d)
-                    torch.cat([b.transpose(0, 1).flatten(1) for _, b in parts], dim=1))
-            for layer, parts in per_layer.items()}
 
 
 def answer_queries(log: list[dict]) -> dict[int, torch.Tensor]:
@@ -79,7 +67,7 @@ def main(argv=None) -> None:
         context.match_log = []
         try:
             state = reader.feed_ids(reader.new_state(), after_turn_opening(reader, memory_ids + list(asked[0][0])))
-            keys = stored_keys(context.match_log)
+            keys = {layer: (k[0], b[0]) for layer, (k, b) in logged_keys(context.match_log, 1).items()}
             positions = torch.tensor([position for _, position in facts])
             for layer, (_, strength) in keys.items():  # strength (G, tokens)
                 strengths.setdefault(layer, []).append((strength[:, positions].mean(dim=1), strength.mean(dim=1)))

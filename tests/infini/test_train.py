@@ -138,3 +138,58 @@ def test_a_resumed_log_drops_the_rows_after_the_checkpoint_and_carries_the_token
         log_file, _, tokens = open_log(tmp_path / name, step)
         log_file.close()
         assert tokens == 0 and steps_and_tokens(tmp_path / name) == []
+
+
+def test_match_loss_is_minus_log_the_heads_mean_chance_of_picking_the_key_that_wrote_the_answer(tiny_llama):
+    from infini.adapter import add_lora
+    from infini.train import match_loss
+    from infini.train_data import answer_spans
+
+    model = trainable_deltanet(tiny_llama)
+    add_lora(model, 2, 4, ["q_proj", "k_proj", "v_proj"])
+    mark_trainable(model.lm)
+    with torch.no_grad():  # LoRA's B starts at zero: move it, so the memory branch's projections differ from the base
+        for name, param in model.lm.named_parameters():
+            if "lora_B" in name:
+                param.normal_(std=0.1, generator=torch.Generator().manual_seed(3))
+    documents = [random_ids(11, 48), random_ids(12, 48)]  # 3 segments of 16 each
+    finals = [(random_ids(13, 10), [IGNORE] * 7 + random_ids(14, 3)), (random_ids(15, 9), [IGNORE] * 5 + random_ids(16, 4)),
+              (random_ids(17, 10), [IGNORE] * 6 + random_ids(18, 4)), (random_ids(19, 8), [IGNORE] * 4 + random_ids(20, 4))]
+    samples = [Sample(documents[0], *finals[0], more_finals=finals[1:3], answer_spans=[(5, 3), None, (40, 2)]),
+               Sample(documents[1], *finals[3], answer_spans=[(20, 4)])]
+    memory_ids, final_ids, targets, owner = collate(samples, 0, "cpu")
+    log = []
+    batch_loss(model, memory_ids, final_ids, targets, 3, owner=owner, segments_per_pass=2, match_log=log)
+    loss = match_loss(log, targets, owner, answer_spans(samples), [0, 1], temperature=0.1)
+
+    # Reference: each document written alone, one segment at a time; each question read alone; the formula in loops.
+    context, terms = model.context, []
+    with torch.no_grad():
+        for document, asked in ((documents[0], [(finals[0], (5, 3)), (finals[2], (40, 2))]), (documents[1], [(finals[3], (20, 4))])):
+            memory, keys = model.empty_memory(1), {0: [], 1: [], 2: []}
+            for segment in torch.tensor([document]).split(16, dim=1):
+                context.match_log = []
+                _, memory = model.segment_hidden(segment, memory)
+                for entry in context.match_log:
+                    keys[entry["layer"]].append(entry["keys"][0])  # (G, 16, d)
+            for (ids, answer_targets), (start, count) in asked:
+                context.match_log = []
+                model.segment_hidden(torch.tensor([ids]), memory, write=False)
+                queries = {entry["layer"]: entry["queries"][0] for entry in context.match_log}  # (Hq, T, d)
+                first = next(i for i, t in enumerate(answer_targets) if t != IGNORE)
+                for layer in (0, 1):
+                    stored = torch.cat(keys[layer], dim=1)  # (G, 48, d)
+                    heads = queries[layer].shape[0]
+                    for i in range(count):
+                        chances = [torch.softmax(stored[h // (heads // stored.shape[0])] @ queries[layer][h, first + i] / 0.1, dim=0)[start + i]
+                                   for h in range(heads)]
+                        terms.append(-torch.log(torch.stack(chances).mean()))
+    context.match_log = None
+    torch.testing.assert_close(loss.detach(), torch.stack(terms).mean(), rtol=1e-4, atol=1e-5)
+
+    loss.backward()
+    layers = model.attention_layers()
+    for index, attention in enumerate(layers):  # layers 0 and 1 are matched; layer 2 reads after both
+        grads = [p.grad for n, p in attention.named_parameters() if "lora_" in n and ("q_proj" in n or "k_proj" in n)]
+        reached = any(g is not None and g.abs().sum() > 0 for g in grads)
+        assert reached == (index < 2), index

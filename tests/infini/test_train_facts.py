@@ -138,3 +138,25 @@ def test_samples_hold_what_their_questions_need(docs_maker, tokenizer, kind):
                 assert answer.rstrip(".") in document, (kind, answer)
     if kind in ("facts", "facts_2hop"):
         assert refusals > 10
+
+
+def test_a_facts_sample_records_where_each_answer_was_written(docs_maker, tokenizer):
+    rng = random.Random(5)
+    recorded = 0
+    for _ in range(40):
+        S = rng.randint(1, 5)
+        sample = docs_maker.facts(rng, S, rng.randint(8, 48), 0.3)
+        assert len(sample.answer_spans) == len(sample.finals())
+        for (ids, targets), span in zip(sample.finals(), sample.answer_spans):
+            reply = [t for t in targets if t != IGNORE]
+            answer = tokenizer.decode(reply).replace("<|im_end|>", "").strip().rstrip(".")
+            if span is None:  # a refusal, or a fact that is not wholly in memory: in the tail, or across the memory's end
+                tail = tokenizer.decode(sample.memory_ids[-40:] + ids).split("<|im_start|>assistant")[0].rsplit("\n\n", 1)[0]
+                assert answer + "." in (r.strip() for r in train_data.REFUSALS) or answer in tail
+                continue
+            start, count = span
+            assert count >= 1 and sample.memory_ids[start:start + count] == reply[:count]
+            assert answer.startswith(tokenizer.decode(reply[:count]).strip())
+            assert tokenizer.decode(sample.memory_ids[start:]).strip().startswith(answer)  # the whole answer follows
+            recorded += 1
+    assert recorded > 40
