@@ -68,8 +68,9 @@ DEFAULTS = {
     "text": "language_reference",
     "unanswerable_share": 0.0,  # facts samples that also ask something the text does not say (answer: a refusal)
     # Auxiliary loss (deltanet): loss += match_loss * how badly the queries at a fact's answer find the keys that
-    # wrote it among all the sample's stored keys (train.match_loss), in match_layers (None: every memory layer).
-    "match_loss": 0.0, "match_layers": None, "match_temperature": 0.1,
+    # wrote it among all the sample's stored keys (train.match_loss), in match_layers (None: every memory layer),
+    # at the answer's first match_tokens tokens (None: all it shares with the text; 1: the one asked from the question).
+    "match_loss": 0.0, "match_layers": None, "match_temperature": 0.1, "match_tokens": None,
 }
 
 
@@ -249,7 +250,7 @@ def logged_keys(log: list[dict], documents: int) -> dict[int, tuple[torch.Tensor
 
 
 def match_loss(log: list[dict], targets: torch.Tensor, owner: torch.Tensor, spans: list, layers: list[int] | None,
-               temperature: float) -> torch.Tensor | None:
+               temperature: float, tokens: int | None = None) -> torch.Tensor | None:
     """How badly each memory layer's queries at an answer find the keys that wrote it (recipe key match_loss).
 
     A final segment f whose answer sits in memory (spans[f] = (a, n): answer tokens a .. a+n-1 of its document's
@@ -257,8 +258,11 @@ def match_loss(log: list[dict], targets: torch.Tensor, owner: torch.Tensor, span
     q (d,). Against every unit key its document stored, k_j (tokens, d):
         p_h(j) = softmax_j(q_h . k_j / temperature),  loss = -log mean_h p_h(a + i)
     the mean over heads taken of probabilities, so one head that finds the key is enough and heads may specialise.
-    Averaged over (layer, answer token). Measured at the answer's first token by research/key_margin.py, among the
-    facts only. log: batch_loss's match_log; targets (F, T); owner (F,). None: no answer of the batch in memory.
+    Averaged over (layer, answer token), for the answer's first `tokens` tokens (None: all). Measured at the answer's
+    first token by research/key_margin.py, among the facts only. The first is the hard one: its query sits on the
+    prompt's last token and has to come from the question, where a later one sits on the answer's previous token,
+    which the text holds just before the key to find.
+    log: batch_loss's match_log; targets (F, T); owner (F,). None: no answer of the batch in memory.
     """
     keys = logged_keys(log, documents=int(owner.max()) + 1)
     queries = {entry["layer"]: entry["queries"] for entry in log if entry["keys"] is None}  # final read (F, Hq, T, d)
@@ -267,6 +271,7 @@ def match_loss(log: list[dict], targets: torch.Tensor, owner: torch.Tensor, span
         if span is None:
             continue
         start, count = span
+        count = count if tokens is None else min(count, tokens)
         first = int((targets[f] != IGNORE).nonzero()[0])  # predicts the answer's first token
         for layer in sorted(keys if layers is None else set(layers) & set(keys)):
             stored = keys[layer][0][owner[f]]  # (G, tokens, d)
@@ -408,7 +413,7 @@ def train(recipe: dict, out: Path, model_path: str | None = None, log_every: int
                                     recipe["segments_per_pass"], log)
         total = loss if strength is None else loss + recipe["write_penalty"] * strength
         match = None if log is None else match_loss(log, targets, owner, answer_spans(samples), recipe["match_layers"],
-                                                    recipe["match_temperature"])
+                                                    recipe["match_temperature"], recipe["match_tokens"])
         if match is not None:
             total = total + recipe["match_loss"] * match
             matches.append(match.item())

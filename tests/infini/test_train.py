@@ -186,6 +186,11 @@ def test_match_loss_is_minus_log_the_heads_mean_chance_of_picking_the_key_that_w
                         terms.append(-torch.log(torch.stack(chances).mean()))
     context.match_log = None
     torch.testing.assert_close(loss.detach(), torch.stack(terms).mean(), rtol=1e-4, atol=1e-5)
+    # The answers' first tokens only: terms come per (document, question, layer) in runs of the answer's length.
+    first_only = match_loss(log, targets, owner, answer_spans(samples), [0, 1], temperature=0.1, tokens=1)
+    runs = [count for count in (3, 2, 4) for _ in (0, 1)]
+    starts = [sum(runs[:i]) for i in range(len(runs))]
+    torch.testing.assert_close(first_only.detach(), torch.stack([terms[i] for i in starts]).mean(), rtol=1e-4, atol=1e-5)
 
     loss.backward()
     layers = model.attention_layers()
