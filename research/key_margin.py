@@ -11,7 +11,9 @@ sits in a memory segment count, and only samples with two or more of them.
 
 Prints, per layer: the share of (question, head) pairs that pick the asked fact, the best head's share, and chance
 (the mean of 1 / facts in memory); and the mean write strength the memory gave the facts' answer tokens beside its
-mean over every token written (a fact never written cannot be picked, whatever the keys). A memory whose reads
+mean over every token written (a fact never written cannot be picked, whatever the keys); and what the matching
+loss (infini/train.py, match_loss) sees: of a softmax over every key the memory stored (temperature 0.1), the mass
+on all the facts' answer keys and on the asked fact's, mean over heads. A memory whose reads
 blend facts (training_answers: one reply to every question) picks near chance in every layer; one that separates
 them picks well above it in some.
 """
@@ -25,9 +27,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.contract import collect  # noqa: E402
-from infini.train import logged_keys  # noqa: E402
+from infini.train import DEFAULTS, logged_keys  # noqa: E402
 from infini.train_data import REFUSALS  # noqa: E402
 from research.training_answers import after_turn_opening, own_samples, questions_of  # noqa: E402
+
+
+MATCH_TEMPERATURE = DEFAULTS["match_temperature"]  # the matching loss's softmax (infini/train.py, match_loss)
 
 
 def answer_position(reader, ids: list[int], answer: str) -> int | None:
@@ -53,6 +58,8 @@ def main(argv=None) -> None:
         raise SystemExit("key_margin reads the deltanet rule's unit keys, stored at their own token (no value_shift)")
     context = reader.model.context
     picks: dict[int, list[torch.Tensor]] = {}  # layer -> per question (Hq,) bool: the head picks the asked fact
+    # layer -> per question (Hq, 2): of a softmax over every stored key, the mass on all facts' answer keys, on the asked one
+    masses: dict[int, list[torch.Tensor]] = {}
     # layer -> per sample (write strength at the facts' answer tokens, mean over every written token), per KV head
     strengths: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
     chance, questions = [], 0
@@ -80,6 +87,8 @@ def main(argv=None) -> None:
                     at_answers = k[:, positions].repeat_interleave(R, dim=0)  # (Hq, facts, d): each head's KV group
                     scores = (at_answers @ query.unsqueeze(-1)).squeeze(-1)  # (Hq, facts)
                     picks.setdefault(layer, []).append(scores.argmax(dim=-1) == number)
+                    chances = ((k.repeat_interleave(R, dim=0) @ query.unsqueeze(-1)).squeeze(-1) / MATCH_TEMPERATURE).softmax(dim=-1)
+                    masses.setdefault(layer, []).append(torch.stack([chances[:, positions].sum(dim=-1), chances[:, positions[number]]], dim=-1))
                 chance.append(1 / len(facts))
                 questions += 1
         finally:
@@ -87,12 +96,15 @@ def main(argv=None) -> None:
     if not questions:
         raise SystemExit("no sample held two facts in memory segments: draw more samples or segments")
     print(f"{questions} questions, {args.adapter}; chance {sum(chance) / len(chance):.2f}")
-    print("| layer | heads picking the asked fact | best head | write strength at answers / all tokens |")
-    print("|---|---|---|---|")
+    print("| layer | heads picking the asked fact | best head | write strength at answers / all tokens "
+          "| match on the facts' answers / the asked one |")
+    print("|---|---|---|---|---|")
     for layer in sorted(picks):
         share = torch.stack(picks[layer]).float()  # (questions, Hq)
         at_answers, overall = (torch.stack(parts).mean() for parts in zip(*strengths[layer]))
-        print(f"| {layer} | {share.mean():.2f} | {share.mean(dim=0).max():.2f} | {at_answers:.3f} / {overall:.3f} |")
+        on_facts, on_asked = torch.stack(masses[layer]).mean(dim=(0, 1))
+        print(f"| {layer} | {share.mean():.2f} | {share.mean(dim=0).max():.2f} | {at_answers:.3f} / {overall:.3f} "
+              f"| {on_facts:.3f} / {on_asked:.3f} |")
 
 
 if __name__ == "__main__":
