@@ -224,7 +224,6 @@ def batch_loss(model: InfiniModel, memory_ids, final_ids, targets, S: int, grad_
                                            segments_per_pass=segments_per_pass)
         # Read and unset the list before backward, where checkpointed segments run their layers again.
         strengths = torch.stack(model.context.write_strengths).mean() if model.context.write_strengths else None
-        model.context.write_strengths = None
         if owner is not None:
             memory = [entry.map(lambda t: t[owner]) for entry in memory]
         hidden, _ = model.segment_hidden(final_ids, memory, write=False)
